@@ -1,0 +1,105 @@
+"""Top-n selection with deterministic, seed-derived tie-breaking.
+
+Rows are ordered by utility (highest first), then by a tie key computed from
+the round's seed and the row's ``row_id`` alone, then by ``row_id``. That order
+is total and does not depend on where a row sits in the pool, so the top ``n``
+of the union of per-batch top-``n`` lists equals the top ``n`` of the whole
+pool. Distributed scoring relies on this to merge per-block candidates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from al_ray.errors import StrategyError
+
+__all__ = ["Selection", "empty_selection", "merge_selections", "select_top_n", "tie_keys"]
+
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Selected rows, best first."""
+
+    row_ids: np.ndarray
+    """Selected row ids, shape ``(k,)``, int64, all distinct."""
+
+    utilities: np.ndarray
+    """Utility of each selected row, shape ``(k,)``, float64."""
+
+    def __len__(self) -> int:
+        return int(self.row_ids.shape[0])
+
+
+def empty_selection() -> Selection:
+    """Return a selection of no rows."""
+    return Selection(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+
+
+def tie_keys(row_ids: np.ndarray, seed: int) -> np.ndarray:
+    """Return a pseudo-random uint64 key per row, a function of ``(seed, row_id)`` only.
+
+    The key is SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom
+    number generators", OOPSLA 2014) of ``row_id`` mixed with the seed, so equal
+    utilities are ordered randomly but repeatably, whatever the batch layout.
+    """
+    with np.errstate(over="ignore"):
+        z = np.asarray(row_ids, dtype=np.int64).astype(np.uint64)
+        z = z ^ np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF)
+        z = (z + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
+        z = ((z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK64
+        z = ((z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK64
+        return z ^ (z >> np.uint64(31))
+
+
+def select_top_n(row_ids: np.ndarray, utilities: np.ndarray, n: int, seed: int) -> Selection:
+    """Return the ``n`` rows with the highest utility, best first.
+
+    Fewer rows come back when fewer are given. Raises :class:`StrategyError`
+    for a negative ``n``, mismatched shapes or a non-finite utility, because a
+    NaN would sort arbitrarily and silently change the selection.
+    """
+    if n < 0:
+        raise StrategyError(f"the number of rows to select must be >= 0, got {n}")
+    row_ids = np.asarray(row_ids, dtype=np.int64)
+    utilities = np.asarray(utilities, dtype=np.float64)
+    if row_ids.ndim != 1 or utilities.shape != row_ids.shape:
+        raise StrategyError(
+            f"row_ids and utilities must be 1-D of equal length, "
+            f"got shapes {row_ids.shape} and {utilities.shape}"
+        )
+    if not np.all(np.isfinite(utilities)):
+        bad = row_ids[~np.isfinite(utilities)][:5].tolist()
+        raise StrategyError(
+            f"utilities must be finite; row_ids {bad} have NaN or inf. "
+            "Check the model's probabilities for these rows"
+        )
+    if n == 0 or row_ids.size == 0:
+        return empty_selection()
+
+    keys = tie_keys(row_ids, seed)
+    # np.lexsort sorts by the last key first: utility descending, tie key, row_id.
+    if row_ids.size > 4 * n:
+        # Shrink to the rows that can reach the top n before the full sort:
+        # everything at or above the n-th largest utility, ties included.
+        threshold = np.partition(utilities, row_ids.size - n)[row_ids.size - n]
+        keep = utilities >= threshold
+        row_ids, utilities, keys = row_ids[keep], utilities[keep], keys[keep]
+    order = np.lexsort((row_ids, keys, -utilities))[:n]
+    return Selection(row_ids[order], utilities[order])
+
+
+def merge_selections(parts: list[Selection], n: int, seed: int) -> Selection:
+    """Merge per-batch selections into the global top ``n``."""
+    parts = [part for part in parts if len(part) > 0]
+    if not parts:
+        return empty_selection()
+    return select_top_n(
+        np.concatenate([part.row_ids for part in parts]),
+        np.concatenate([part.utilities for part in parts]),
+        n,
+        seed,
+    )
