@@ -1,0 +1,245 @@
+"""Real datasets shipped inside the package, checked against their sha256 on load.
+
+The files lie in ``al_ray/datasets/<name>/`` next to a ``PROVENANCE.md`` that
+records where each file came from, its license and its checksums. The
+checksums are pinned here as well, so a damaged or replaced file is detected
+even when its ``PROVENANCE.md`` was edited with it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from al_ray.data.types import LabeledData
+from al_ray.errors import DataError
+
+__all__ = [
+    "LETTER_FEATURE_NAMES",
+    "SHIPPED_DATASETS",
+    "ShippedDataset",
+    "default_datasets_root",
+    "load_shipped",
+]
+
+logger = logging.getLogger(__name__)
+
+LETTER_FEATURE_NAMES: tuple[str, ...] = (
+    "x-box", "y-box", "width", "high", "onpix", "x-bar", "y-bar", "x2bar",
+    "y2bar", "xybar", "x2ybr", "xy2br", "x-ege", "xegvy", "y-ege", "yegvx",
+)  # fmt: skip
+"""Letter-recognition feature names, in the column order of ``letter-recognition.names``."""
+
+_MNIST_IMAGES = "t10k-images-idx3-ubyte.gz"
+_MNIST_LABELS = "t10k-labels-idx1-ubyte.gz"
+_LETTER_DATA = "letter-recognition.data"
+_LETTER_NAMES = "letter-recognition.names"
+
+# Magic numbers of the IDX format: 0x0803 is unsigned bytes in 3 dimensions, 0x0801 in 1.
+_IDX_IMAGES_MAGIC = 2051
+_IDX_LABELS_MAGIC = 2049
+
+
+def default_datasets_root() -> Path:
+    """Return the folder that contains the shipped datasets, ``al_ray/datasets``."""
+    return Path(__file__).resolve().parent.parent / "datasets"
+
+
+@dataclass(frozen=True)
+class ShippedDataset:
+    """One dataset shipped with al_ray: its files, its size and where it came from."""
+
+    name: str
+    """Name passed to :func:`load_shipped`, also the folder name under the datasets root."""
+
+    sha256: Mapping[str, str]
+    """Expected sha256 hex digest of every file in the folder except ``PROVENANCE.md``."""
+
+    n_rows: int
+    n_features: int
+    n_classes: int
+
+    license: str
+    """License as recorded in ``PROVENANCE.md``, which was written without checking it online."""
+
+    source: str
+    """Authors of the data and the publication to cite for it."""
+
+    parse: Callable[[Path, str], LabeledData]
+    """Parser that builds the dataset from its folder, after the checksums passed."""
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    # Read-only at the base as well, so no caller can set the cached arrays writeable again.
+    array.flags.writeable = False
+    return array
+
+
+def _read_idx(path: Path, magic: int, dims: int) -> tuple[tuple[int, ...], np.ndarray]:
+    raw = gzip.decompress(path.read_bytes())
+    header_size = 4 * (1 + dims)
+    header = np.frombuffer(raw, dtype=">i4", count=1 + dims)
+    if int(header[0]) != magic:
+        raise DataError(
+            f"{path} is not an IDX file with magic number {magic}: found {int(header[0])}."
+        )
+    shape = tuple(int(size) for size in header[1:])
+    values = np.frombuffer(raw, dtype=np.uint8, offset=header_size)
+    if values.size != int(np.prod(shape)):
+        raise DataError(
+            f"{path} contains {values.size} values, but its header gives shape {shape}."
+        )
+    return shape, values.reshape(shape)
+
+
+def _parse_mnist(folder: Path, name: str) -> LabeledData:
+    (n_images, height, width), pixels = _read_idx(folder / _MNIST_IMAGES, _IDX_IMAGES_MAGIC, 3)
+    (n_labels,), digits = _read_idx(folder / _MNIST_LABELS, _IDX_LABELS_MAGIC, 1)
+    if n_images != n_labels:
+        raise DataError(f"{folder} contains {n_images} MNIST images but {n_labels} labels.")
+    # Pixels are grey levels 0-255, so dividing by 255 scales the features to [0, 1].
+    features = pixels.reshape(n_images, height * width).astype(np.float32) / np.float32(255.0)
+    feature_names = tuple(f"pixel_{row}_{col}" for row in range(height) for col in range(width))
+    return LabeledData(
+        name=name,
+        row_ids=_frozen(np.arange(n_images, dtype=np.int64)),
+        features=_frozen(features),
+        labels=_frozen(digits.astype(np.int64)),
+        classes=tuple(str(digit) for digit in range(10)),
+        feature_names=feature_names,
+        image_shape=(height, width),
+    )
+
+
+def _parse_letters(folder: Path, name: str) -> LabeledData:
+    path = folder / _LETTER_DATA
+    lines = path.read_text(encoding="ascii").splitlines()
+    letters: list[str] = []
+    rows: list[list[int]] = []
+    for line_index, line in enumerate(lines):
+        fields = line.split(",")
+        if len(fields) != 1 + len(LETTER_FEATURE_NAMES):
+            raise DataError(
+                f"{path} line {line_index + 1} has {len(fields)} fields; expected a letter "
+                f"and {len(LETTER_FEATURE_NAMES)} integers."
+            )
+        letters.append(fields[0])
+        rows.append([int(field) for field in fields[1:]])
+
+    classes = tuple(string.ascii_uppercase)
+    unknown = sorted(set(letters) - set(classes))
+    if unknown:
+        raise DataError(f"{path} has labels outside A-Z: {', '.join(map(repr, unknown))}.")
+    labels = np.searchsorted(np.array(classes), np.array(letters))
+    return LabeledData(
+        name=name,
+        row_ids=_frozen(np.arange(len(lines), dtype=np.int64)),
+        features=_frozen(np.array(rows, dtype=np.float32)),
+        labels=_frozen(labels.astype(np.int64)),
+        classes=classes,
+        feature_names=LETTER_FEATURE_NAMES,
+    )
+
+
+SHIPPED_DATASETS: dict[str, ShippedDataset] = {
+    "mnist_test": ShippedDataset(
+        name="mnist_test",
+        sha256={
+            _MNIST_IMAGES: "167310007f03058885c7e95e6c0b19c20de5c7fd3031f4cbdadc9014a523d80b",
+            _MNIST_LABELS: "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        },
+        n_rows=10_000,
+        n_features=784,
+        n_classes=10,
+        license="CC BY-SA 3.0",
+        source="Y. LeCun, C. Cortes, C. J. C. Burges; LeCun et al., Proc. IEEE 86(11), 1998",
+        parse=_parse_mnist,
+    ),
+    "letter_recognition": ShippedDataset(
+        name="letter_recognition",
+        sha256={
+            _LETTER_DATA: "2b89f3602cf768d3c8355267d2f13f2417809e101fc2b5ceee10db19a60de6e2",
+            _LETTER_NAMES: "128b85adc32bd58a93ed6e1df136b1d7c636f85f290ba3db655ccaa19c86d324",
+        },
+        n_rows=20_000,
+        n_features=16,
+        n_classes=26,
+        license="CC BY 4.0",
+        source="D. J. Slate; Frey and Slate, Machine Learning 6(2), 1991",
+        parse=_parse_letters,
+    ),
+}
+"""Every dataset that :func:`load_shipped` can load, by name."""
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verify_files(spec: ShippedDataset, folder: Path) -> None:
+    for file_name, expected in spec.sha256.items():
+        path = folder / file_name
+        if not path.is_file():
+            raise DataError(
+                f"shipped dataset {spec.name!r} is missing its file {path}. "
+                "Restore it from git (git checkout -- al_ray/datasets) or reinstall al_ray."
+            )
+        actual = _sha256_of(path)
+        if actual != expected:
+            raise DataError(
+                f"shipped dataset file {path} is damaged: its sha256 is {actual}, expected "
+                f"{expected}. Restore it from git (git checkout -- al_ray/datasets) or "
+                "reinstall al_ray."
+            )
+
+
+@lru_cache(maxsize=None)
+def _load_cached(name: str, root: str) -> LabeledData:
+    spec = SHIPPED_DATASETS[name]
+    folder = Path(root) / name
+    _verify_files(spec, folder)
+    data = spec.parse(folder, name)
+    logger.info(
+        "loaded shipped dataset %s from %s: %d rows, %d features",
+        name, folder, len(data), data.n_features,
+    )
+    return data
+
+
+def load_shipped(name: str, root: str | Path | None = None) -> LabeledData:
+    """Load a shipped real dataset after checking the sha256 of its files.
+
+    The result is cached per process and its arrays are read-only, so every
+    caller shares one copy and none can change it for the others.
+
+    Args:
+        name: A key of :data:`SHIPPED_DATASETS`: ``"mnist_test"`` (10,000 rows,
+            784 pixel features scaled to [0, 1], classes ``"0"``..``"9"``,
+            image_shape (28, 28)) or ``"letter_recognition"`` (20,000 rows, 16
+            integer features 0-15, classes ``"A"``..``"Z"``). The ``row_id``
+            of a row is its index in the file.
+        root: Folder that contains one folder per dataset; defaults to the
+            package's ``al_ray/datasets``.
+
+    Raises:
+        DataError: If the name is unknown, or a file is missing or damaged.
+    """
+    if name not in SHIPPED_DATASETS:
+        raise DataError(
+            f"unknown shipped dataset {name!r}; available: {', '.join(sorted(SHIPPED_DATASETS))}. "
+            "For your own data, use a CSV, Parquet or NPZ file source instead."
+        )
+    folder_root = default_datasets_root() if root is None else Path(root).expanduser()
+    return _load_cached(name, str(folder_root.resolve()))
