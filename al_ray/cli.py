@@ -1,0 +1,232 @@
+"""The ``al-ray`` command.
+
+Exit status: 0 on success (a run that stops because the pool is exhausted or the
+label budget is reached is a success), 2 for a user error (bad config, missing
+file, unknown strategy), 1 for an unexpected failure, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from al_ray.errors import AlRayError
+
+__all__ = ["main"]
+
+logger = logging.getLogger("al_ray.cli")
+
+_ROW_FORMAT = "{:>10}  {:>5}  {:>9}  {:>8}  {:>8}  {:>7}  {:>6}  {:>11}"
+_ROW_HEADER = ("strategy", "round", "n_labeled", "accuracy", "macro_f1", "seconds", "path", "rows/s")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="al-ray", description="Active learning on Ray: score the pool, query labels, retrain, track."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every round's details at INFO")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run (or resume) active learning from a YAML config")
+    run.add_argument("config", type=Path, help="YAML config, e.g. configs/mnist.yaml")
+    _add_run_options(run)
+    run.add_argument("--strategy", help="query strategy; overrides strategy.name (see `al-ray strategies`)")
+    run.add_argument("--output", type=Path, help="output folder; default: runs/<name>/<strategy>")
+    run.add_argument("--resume", action="store_true", help="continue the run in --output from its last completed round")
+
+    compare = commands.add_parser(
+        "compare", help="run several strategies with the same seed and budget, and compare them"
+    )
+    compare.add_argument("config", type=Path, help="YAML config, e.g. configs/mnist.yaml")
+    _add_run_options(compare)
+    compare.add_argument(
+        "--strategies", default="margin,random", help="comma-separated strategy names (default: margin,random)"
+    )
+    compare.add_argument("--output", type=Path, help="output folder; default: runs/<name>/compare")
+
+    commands.add_parser("strategies", help="list the query strategies and what each needs")
+    return parser
+
+
+def _add_run_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--rounds", type=_positive_int, help="query rounds; overrides loop.rounds")
+    command.add_argument("--seed", type=_seed, help="root seed; overrides seed")
+    command.add_argument(
+        "--scoring", choices=("auto", "local", "ray"), help="scoring path; overrides scoring.mode"
+    )
+
+
+def _configure_logging(verbose: bool) -> None:
+    # MLflow sets its own logger level when imported; this is its documented switch.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    package_logger = logging.getLogger("al_ray")
+    package_logger.addHandler(handler)
+    package_logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    package_logger.propagate = False
+    # MLflow logs its store migrations at INFO on first use of a new store.
+    for noisy in ("mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _load(args: argparse.Namespace, strategy: str | None = None):
+    from al_ray.config import load_config
+
+    config = load_config(args.config)
+    overrides: dict[str, object] = {}
+    if args.rounds is not None:
+        overrides["loop.rounds"] = args.rounds
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.scoring is not None:
+        overrides["scoring.mode"] = args.scoring
+    if strategy is not None:
+        overrides["strategy.name"] = strategy
+    return config.with_overrides(**overrides) if overrides else config
+
+
+def _print_round(strategy: str):
+    def emit(record) -> None:
+        print(
+            _ROW_FORMAT.format(
+                strategy,
+                record.round_index,
+                record.n_labeled,
+                f"{record.accuracy:.4f}",
+                f"{record.macro_f1:.4f}",
+                f"{record.seconds:.2f}",
+                record.scoring_path,
+                f"{record.scoring_rows_per_s:,.0f}" if record.scoring_rows_per_s else "-",
+            ),
+            flush=True,
+        )
+
+    return emit
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    from al_ray.loop import ActiveLearningLoop
+
+    config = _load(args, args.strategy)
+    started = time.perf_counter()
+    print(_ROW_FORMAT.format(*_ROW_HEADER), flush=True)
+    loop = ActiveLearningLoop(config, output_dir=args.output, on_round=_print_round(config.strategy.name))
+    result = loop.run(resume=args.resume)
+    _print_summary({config.strategy.name: result}, time.perf_counter() - started)
+    return 0
+
+
+def _command_compare(args: argparse.Namespace) -> int:
+    from al_ray.loop import ActiveLearningLoop
+    from al_ray.loop.outputs import write_csv_atomic, write_learning_curve_plot
+    from al_ray.strategies import make_strategy
+
+    names = [name.strip() for name in args.strategies.split(",") if name.strip()]
+    if len(names) < 1:
+        raise AlRayError(f"--strategies needs at least one name, got {args.strategies!r}")
+    for name in names:
+        make_strategy(name)
+    configs = {name: _load(args, name) for name in names}
+    base = next(iter(configs.values()))
+    root = args.output or Path("runs") / base.name / "compare"
+    started = time.perf_counter()
+    results = {}
+    print(_ROW_FORMAT.format(*_ROW_HEADER), flush=True)
+    # One Ray session for every strategy, started only if a run needs the Ray path.
+    with contextlib.ExitStack() as ray_stack:
+        for name, config in configs.items():
+            loop = ActiveLearningLoop(
+                config,
+                output_dir=root / name,
+                tracking_root=root,
+                on_round=_print_round(name),
+                ray_stack=ray_stack,
+            )
+            results[name] = loop.run(resume=False)
+    curves = {
+        name: [{"n_labeled": r.n_labeled, "accuracy": r.accuracy, "macro_f1": r.macro_f1} for r in result.rounds]
+        for name, result in results.items()
+    }
+    write_learning_curve_plot(root / "learning_curve.png", curves, f"{base.name}: seed {base.seed}")
+    write_csv_atomic(
+        root / "comparison.csv",
+        ("strategy", "round", "n_labeled", "accuracy", "macro_f1", "seconds"),
+        [
+            (name, r.round_index, r.n_labeled, f"{r.accuracy:.6f}", f"{r.macro_f1:.6f}", f"{r.seconds:.3f}")
+            for name, result in results.items()
+            for r in result.rounds
+        ],
+    )
+    _print_summary(results, time.perf_counter() - started)
+    print(f"comparison plot: {root / 'learning_curve.png'}")
+    return 0
+
+
+def _print_summary(results: dict, wall_seconds: float) -> None:
+    print()
+    print(f"{'strategy':>12}  {'status':>20}  {'rounds':>6}  {'n_labeled':>9}  {'accuracy':>8}  {'macro_f1':>8}  output")
+    for name, result in results.items():
+        final = result.final
+        print(
+            f"{name:>12}  {result.status:>20}  {len(result.rounds) - 1:>6}  "
+            f"{final.n_labeled if final else 0:>9}  {final.accuracy if final else float('nan'):>8.4f}  "
+            f"{final.macro_f1 if final else float('nan'):>8.4f}  {result.output_dir}"
+        )
+    print(f"wall time: {wall_seconds:.1f} s")
+
+
+def _command_strategies(args: argparse.Namespace) -> int:
+    from al_ray.strategies import STRATEGIES
+
+    print(f"{'name':<18} {'needs':<16} description")
+    for name in sorted(STRATEGIES):
+        cls = STRATEGIES[name]
+        needs = ", ".join(sorted(need.value for need in cls.needs)) or "-"
+        print(f"{name:<18} {needs:<16} {cls.description}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``al-ray`` command and return its exit status."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    handlers = {"run": _command_run, "compare": _command_compare, "strategies": _command_strategies}
+    try:
+        return handlers[args.command](args)
+    except AlRayError as exc:
+        print(f"al-ray: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("al-ray: interrupted; continue later with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

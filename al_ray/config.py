@@ -1,0 +1,198 @@
+"""Typed run configuration, validated when loaded.
+
+A config is YAML with the sections below; every key is checked, and an unknown
+or mistyped key fails with a suggestion before Ray starts. Paths inside a
+config file are resolved relative to that file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from al_ray.errors import ConfigError
+from al_ray.strategies import available_strategies
+
+__all__ = [
+    "DataConfig",
+    "LabelsConfig",
+    "LoopConfig",
+    "ModelConfig",
+    "RayConfig",
+    "RunConfig",
+    "ScoringConfig",
+    "StrategyConfig",
+    "TrackingConfig",
+    "load_config",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    """Where the rows come from and how they are split."""
+
+    dataset: str | None = Field(None, description="name of a shipped dataset, e.g. mnist_test")
+    path: str | None = Field(None, description="the user's own CSV, Parquet or NPZ file")
+    label_column: str | None = Field(None, description="label column of `path`")
+    row_id_column: str | None = Field(None, description="integer id column of `path`; default: row number")
+    feature_columns: list[str] | None = Field(None, description="feature columns of `path`; default: all others")
+    initial_labeled: int = Field(20, ge=1, description="rows labeled before round 1, stratified by class")
+    test_size: float = Field(0.2, gt=0, description="held-out rows: a count (>= 1) or a fraction in (0, 1)")
+    pool_size: int | None = Field(None, ge=1, description="cap on the unlabeled pool; default: all rows left")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DataConfig":
+        if (self.dataset is None) == (self.path is None):
+            raise ValueError("set exactly one of data.dataset (a shipped dataset) or data.path (your file)")
+        if self.path is not None and not self.label_column:
+            raise ValueError("data.path needs data.label_column, the name of the label column")
+        return self
+
+
+class ModelConfig(_Section):
+    """The classifier retrained each round."""
+
+    kind: Literal["sklearn"] = "sklearn"
+    estimator: str = Field("logistic_regression", description="short name or dotted import path")
+    params: dict[str, Any] = Field(default_factory=dict)
+    standardize: bool = Field(False, description="scale features to zero mean, unit variance first")
+
+
+class StrategyConfig(_Section):
+    """The query strategy and its parameters."""
+
+    name: str = "margin"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in available_strategies():
+            raise ValueError(f"unknown strategy; choose one of {', '.join(available_strategies())}")
+        return name
+
+
+class LoopConfig(_Section):
+    """How many rounds, and how many labels each asks for."""
+
+    rounds: int = Field(10, ge=1, description="query rounds after the initial model")
+    batch_size: int = Field(50, gt=0, description="rows queried per round")
+    label_budget: int | None = Field(None, ge=1, description="stop once this many labels are stored")
+    collect_timeout_s: float = Field(600.0, gt=0, description="wait for answers at most this long per round")
+
+
+class ScoringConfig(_Section):
+    """How the unlabeled pool is scored."""
+
+    mode: Literal["auto", "local", "ray"] = Field(
+        "auto", description="local: in the driver; ray: Ray Data actor pool; auto: by pool size"
+    )
+    local_max_rows: int = Field(
+        200_000, ge=0, description="auto mode scores pools up to this many rows in-process"
+    )
+    batch_rows: int = Field(4096, gt=0, description="rows per scoring batch")
+    num_actors: int = Field(2, ge=1, description="scoring actors in the Ray Data pool")
+    actor_num_cpus: float = Field(
+        0.5, gt=0, description="CPUs reserved per scoring actor; below 1 so Ray Data tasks can still run"
+    )
+
+
+class RayConfig(_Section):
+    """How to reach Ray."""
+
+    address: str | None = Field(None, description="cluster address; default: start a local Ray")
+    num_cpus: int | None = Field(None, ge=1, description="logical CPUs for a local Ray")
+    object_store_memory_mb: int | None = Field(None, ge=64)
+
+
+class LabelsConfig(_Section):
+    """Where labels are stored and who answers."""
+
+    store: str | None = Field(None, description="SQLAlchemy URL or file; default: OUTPUT/labels.db")
+    source: Literal["oracle"] = Field("oracle", description="oracle: simulated annotator from ground truth")
+
+
+class TrackingConfig(_Section):
+    """MLflow tracking."""
+
+    enabled: bool = True
+    uri: str | None = Field(None, description="MLflow tracking URI; default: sqlite in the output folder")
+    experiment: str | None = Field(None, description="experiment name; default: al_ray-<name>")
+    log_model: bool = Field(True, description="log the final model as an MLflow model")
+
+
+class RunConfig(_Section):
+    """A whole active-learning run."""
+
+    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = Field(0, ge=0, description="the root seed every random choice derives from")
+    output: str | None = Field(None, description="output folder; default: runs/<name>/<strategy>")
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    def with_overrides(self, **changes: Any) -> "RunConfig":
+        """Return a copy with dotted keys replaced, e.g. ``{"loop.rounds": 3}``, revalidated."""
+        raw = self.model_dump()
+        for dotted, value in changes.items():
+            section = raw
+            *parents, leaf = dotted.split(".")
+            for parent in parents:
+                section = section[parent]
+            section[leaf] = value
+        return parse_config(raw, source="command-line overrides")
+
+
+def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        parent: Any = model
+        for part in error["loc"][:-1]:
+            field = parent.model_fields.get(str(part)) if isinstance(parent, type) else None
+            parent = field.annotation if field is not None else None
+        allowed = sorted(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else []
+        close = difflib.get_close_matches(str(error["loc"][-1]), allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown key {location!r}{hint} Allowed here: {', '.join(allowed)}"
+    if error["type"] == "missing":
+        return f"missing required key {location!r}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{location}: {message} (got {error.get('input')!r})"
+
+
+def parse_config(raw: Any, *, source: str = "config") -> RunConfig:
+    """Validate a parsed YAML mapping into a :class:`RunConfig`."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(raw).__name__}")
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "\n  ".join(_describe(error, RunConfig) for error in exc.errors())
+        raise ConfigError(f"invalid {source}:\n  {problems}") from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Load and validate a YAML config; relative data paths resolve against its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path.resolve()}; pass the path of a YAML file such as configs/mnist.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    config = parse_config(raw, source=f"config {path}")
+    if config.data.path is not None and not Path(config.data.path).is_absolute():
+        config = config.with_overrides(**{"data.path": str((path.parent / config.data.path).resolve())})
+    return config

@@ -1,0 +1,455 @@
+"""The active-learning loop: score, select, post tasks, collect answers, retrain, evaluate.
+
+Every round's state lives in the label store before the next step starts:
+the selection is stored as tasks (with the round number) before any label is
+requested, answers are stored as they arrive, and the round is marked
+completed only after its model file and metrics are written. A run killed at
+any point resumes from the last completed round, re-requests the answers of
+tasks already posted, and never queries a row twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+
+from al_ray.config import RunConfig
+from al_ray.data import LabeledData, Split, load_shipped, load_table, make_split
+from al_ray.data.pool import Pool
+from al_ray.errors import ResumeError
+from al_ray.labels import LabelSource, LabelStore, SimulatedOracle
+from al_ray.loop.model_io import load_model, save_model
+from al_ray.loop.outputs import CURVE_COLUMNS, write_csv_atomic, write_learning_curve_plot
+from al_ray.loop.state import config_fingerprint, describe_difference
+from al_ray.models import SklearnClassifier, build_estimator
+from al_ray.runtime import ray_session
+from al_ray.scoring import choose_path, score_pool
+from al_ray.seeding import derive_seed
+from al_ray.strategies import make_strategy
+
+__all__ = ["RoundRecord", "RunResult", "ActiveLearningLoop", "default_output_dir"]
+
+logger = logging.getLogger(__name__)
+
+STATUS_COMPLETED = "completed"
+STATUS_POOL_EXHAUSTED = "pool exhausted"
+STATUS_BUDGET_REACHED = "label budget reached"
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """What one completed round measured."""
+
+    round_index: int
+    n_labeled: int
+    n_queried: int
+    accuracy: float
+    macro_f1: float
+    seconds: float
+    scoring_path: str
+    scoring_rows_per_s: float
+
+
+@dataclass
+class RunResult:
+    """How a run ended."""
+
+    status: str
+    output_dir: Path
+    rounds: list[RoundRecord] = field(default_factory=list)
+    mlflow_run_id: str | None = None
+
+    @property
+    def final(self) -> RoundRecord | None:
+        return self.rounds[-1] if self.rounds else None
+
+
+def default_output_dir(config: RunConfig) -> Path:
+    """Return ``config.output``, or ``runs/<name>/<strategy>`` under the working directory."""
+    if config.output is not None:
+        return Path(config.output)
+    return Path("runs") / config.name / config.strategy.name
+
+
+def load_data(config: RunConfig) -> LabeledData:
+    """Load the dataset named by the config's data section."""
+    data_config = config.data
+    if data_config.dataset is not None:
+        return load_shipped(data_config.dataset)
+    return load_table(
+        data_config.path,
+        data_config.label_column,
+        row_id_column=data_config.row_id_column,
+        feature_columns=data_config.feature_columns,
+    )
+
+
+class ActiveLearningLoop:
+    """Run (or resume) the rounds that one config describes.
+
+    Parameters
+    ----------
+    config : RunConfig
+    output_dir : path, optional
+        Defaults to :func:`default_output_dir`.
+    tracking_root : path, optional
+        Folder of the default MLflow store when ``tracking.uri`` is unset;
+        defaults to ``output_dir``. Comparisons share one store across runs.
+    label_source : LabelSource, optional
+        Who answers tasks; defaults to a simulated oracle over the dataset's labels.
+    on_round : callable, optional
+        Called with each :class:`RoundRecord` as soon as the round is completed.
+    ray_stack : ExitStack, optional
+        Where a Ray session started on first need is kept. Pass one that outlives
+        several loops to share a session; by default the session ends with the run.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        output_dir: str | Path | None = None,
+        tracking_root: str | Path | None = None,
+        label_source: LabelSource | None = None,
+        on_round: Callable[[RoundRecord], None] | None = None,
+        ray_stack: contextlib.ExitStack | None = None,
+    ) -> None:
+        self.config = config
+        self.output_dir = Path(output_dir) if output_dir is not None else default_output_dir(config)
+        self.tracking_root = Path(tracking_root) if tracking_root is not None else self.output_dir
+        self._label_source = label_source
+        self.on_round = on_round or (lambda record: None)
+        self.strategy = make_strategy(config.strategy.name, config.strategy.params)
+        self._ray_stack = ray_stack
+
+    # The run, top to bottom.
+
+    def run(self, *, resume: bool = False) -> RunResult:
+        """Run every round the config asks for; with ``resume``, continue a killed run."""
+        config = self.config
+        data = load_data(config)
+        test_size = int(config.data.test_size) if config.data.test_size >= 1 else config.data.test_size
+        split = make_split(
+            data,
+            initial_labeled=config.data.initial_labeled,
+            test_size=test_size,
+            seed=derive_seed(config.seed, "split"),
+            pool_size=config.data.pool_size,
+        )
+        model_seed = derive_seed(config.seed, "model")
+        # Built before any output exists, so a bad estimator writes nothing.
+        estimator = build_estimator(
+            config.model.estimator, config.model.params, standardize=config.model.standardize, seed=model_seed
+        )
+        store_location = config.labels.store or (self.output_dir / "labels.db")
+        self._check_output(resume, store_location)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+
+        with contextlib.ExitStack() as stack:
+            store = stack.enter_context(LabelStore(store_location))
+            self._check_fingerprint(store, resume)
+            tracker = self._open_tracker(store)
+            source = self._label_source or SimulatedOracle(
+                dict(zip(data.row_ids.tolist(), data.label_names(data.row_ids))),
+            )
+            pool = Pool(data.subset(split.pool).row_ids, data.subset(split.pool).features)
+            session = _LazyRay(self._ray_stack or stack, config)
+            status = STATUS_COMPLETED
+            try:
+                model = self._run_round_zero(store, source, data, split, estimator, tracker)
+                for round_index in range(1, config.loop.rounds + 1):
+                    if store.round_status(round_index) == "completed":
+                        model = load_model(self._model_path(round_index))
+                        continue
+                    outcome = self._run_round(
+                        round_index, store, source, data, split, pool, model, estimator, tracker, session
+                    )
+                    if isinstance(outcome, str):
+                        status = outcome
+                        break
+                    model = outcome
+            except BaseException:
+                if tracker is not None:
+                    tracker.finish("FAILED")
+                raise
+            self._write_outputs(store)
+            rounds = [self._record_from_store(row) for row in store.round_records() if row["status"] == "completed"]
+            if tracker is not None:
+                self._finish_tracking(tracker, model, data, status, rounds)
+            run_id = store.get_meta("mlflow_run_id")
+        logger.info("run %s ended: %s after %d rounds", config.name, status, len(rounds) - 1)
+        return RunResult(status=status, output_dir=self.output_dir, rounds=rounds, mlflow_run_id=run_id)
+
+    def _run_round_zero(self, store, source, data, split, estimator, tracker) -> SklearnClassifier:
+        """Label the initial set through the label source and train the first model."""
+        if store.round_status(0) == "completed":
+            return load_model(self._model_path(0))
+        started = time.perf_counter()
+        store.begin_round(0)
+        store.post_tasks(0, split.initial_labeled.tolist())
+        store.mark_round_queried(0)
+        self._collect(store, source)
+        model, train_seconds = self._train(store, data, estimator)
+        self._complete_round(
+            store, tracker, data, split, model, 0, n_queried=len(split.initial_labeled),
+            seconds=time.perf_counter() - started, scoring=None, train_seconds=train_seconds,
+        )
+        return model
+
+    def _run_round(
+        self, round_index, store, source, data, split, pool, model, estimator, tracker, session
+    ) -> SklearnClassifier | str:
+        """Run one query round; return the new model, or the status that ends the run."""
+        config = self.config
+        started = time.perf_counter()
+        scoring = None
+        if store.round_status(round_index) != "queried":
+            # Rows queried before this round only: if an earlier attempt at this
+            # round stored its tasks but died before marking the round queried,
+            # scoring again must reproduce that selection, not skip past it.
+            excluded = store.queried_row_ids(before_round=round_index)
+            n_labeled = len(excluded)
+            n = config.loop.batch_size
+            if config.loop.label_budget is not None:
+                n = min(n, config.loop.label_budget - n_labeled)
+                if n <= 0:
+                    logger.info("label budget of %d reached; stopping", config.loop.label_budget)
+                    return STATUS_BUDGET_REACHED
+            store.begin_round(round_index)
+            if choose_path(config.scoring, len(pool)) == "ray":
+                session.ensure()
+            scoring = score_pool(
+                pool,
+                self.strategy,
+                model,
+                excluded,
+                n,
+                derive_seed(config.seed, "select", round_index),
+                config.scoring,
+            )
+            selection = scoring.selection
+            if len(selection) == 0:
+                logger.info("round %d: the pool is exhausted; stopping", round_index)
+                return STATUS_POOL_EXHAUSTED
+            if len(selection) < n:
+                logger.warning(
+                    "round %d: only %d unlabeled rows are left in the pool; querying %d instead of %d",
+                    round_index, len(selection), len(selection), n,
+                )
+            store.post_tasks(
+                round_index,
+                selection.row_ids.tolist(),
+                selection.utilities.tolist(),
+                model_version=self._model_version(round_index - 1),
+            )
+            store.mark_round_queried(round_index)
+        else:
+            logger.info("round %d: resuming with the tasks posted before the interruption", round_index)
+        self._collect(store, source)
+        model, train_seconds = self._train(store, data, estimator)
+        self._complete_round(
+            store, tracker, data, split, model, round_index,
+            n_queried=len(store.tasks(round_index=round_index)),
+            seconds=time.perf_counter() - started, scoring=scoring, train_seconds=train_seconds,
+        )
+        if self.config.loop.label_budget is not None and len(store.queried_row_ids()) >= self.config.loop.label_budget:
+            if round_index < config.loop.rounds:
+                return STATUS_BUDGET_REACHED
+        return model
+
+    # Steps of a round.
+
+    def _collect(self, store: LabelStore, source: LabelSource) -> None:
+        """Request every pending task and store the answers that arrive in time."""
+        pending = store.tasks(status="pending")
+        if not pending:
+            return
+        source.request(pending)
+        deadline = time.monotonic() + self.config.loop.collect_timeout_s
+        while True:
+            answers = source.collect(timeout_s=max(0.0, deadline - time.monotonic()))
+            if answers:
+                result = store.add_answers(answers)
+                if result.conflicts:
+                    logger.warning("rows with conflicting answers, left out of training: %s", result.conflicts)
+            if not store.tasks(status="pending") or time.monotonic() >= deadline:
+                break
+        left = len(store.tasks(status="pending"))
+        if left:
+            logger.warning("%d tasks are still unanswered after %.0f s; they count when answered", left, self.config.loop.collect_timeout_s)
+
+    def _train(self, store: LabelStore, data: LabeledData, estimator) -> tuple[SklearnClassifier, float]:
+        labels = store.labels()
+        row_ids = np.fromiter(sorted(labels), dtype=np.int64, count=len(labels))
+        class_index = {name: index for index, name in enumerate(data.classes)}
+        targets = np.array([class_index[labels[row_id]] for row_id in row_ids.tolist()], dtype=np.int64)
+        started = time.perf_counter()
+        model = SklearnClassifier(estimator, data.classes).fit(data.subset(row_ids).features, targets)
+        return model, time.perf_counter() - started
+
+    def _complete_round(
+        self, store, tracker, data, split, model, round_index, *, n_queried, seconds, scoring, train_seconds
+    ) -> None:
+        test = data.subset(split.test)
+        predicted = model.predict(test.features)
+        metrics = {
+            "n_labeled": float(len(store.labels())),
+            "n_queried": float(n_queried),
+            "accuracy": float(accuracy_score(test.labels, predicted)),
+            "macro_f1": float(f1_score(test.labels, predicted, average="macro", labels=np.arange(len(data.classes)), zero_division=0)),
+            "round_seconds": seconds,
+            "train_seconds": train_seconds,
+            "scoring_seconds": scoring.seconds if scoring else 0.0,
+            "scoring_rows_per_s": scoring.rows_per_s if scoring else 0.0,
+            "scoring_rows": float(scoring.rows_scored) if scoring else 0.0,
+            # 1 when the round scored on the Ray Data actor pool, 0 in-process.
+            "scoring_on_ray": 1.0 if scoring is not None and scoring.path == "ray" else 0.0,
+        }
+        path = self._model_path(round_index)
+        save_model(model, path)
+        store.complete_round(round_index, metrics, model_path=str(path))
+        if tracker is not None:
+            tracker.log_round(round_index, metrics)
+        self._write_outputs(store)
+        stored = next(row for row in store.round_records() if row["round_index"] == round_index)
+        record = self._record_from_store(stored)
+        logger.info(
+            "round=%d n_labeled=%d accuracy=%.4f macro_f1=%.4f seconds=%.2f scoring_path=%s rows_per_s=%.0f",
+            record.round_index, record.n_labeled, record.accuracy, record.macro_f1,
+            record.seconds, record.scoring_path, record.scoring_rows_per_s,
+        )
+        self.on_round(record)
+
+    # Bookkeeping.
+
+    def _check_output(self, resume: bool, store_location) -> None:
+        existing = Path(store_location).exists() if not str(store_location).startswith(("sqlite:", "postgresql")) else None
+        if resume and existing is False:
+            raise ResumeError(
+                f"nothing to resume: no label store at {Path(store_location).resolve()}; "
+                "run without --resume to start, or pass the --output of the run to continue"
+            )
+        if not resume and existing:
+            raise ResumeError(
+                f"{Path(store_location).resolve()} already holds a run; pass --resume to continue it, "
+                "or choose another --output folder"
+            )
+
+    def _check_fingerprint(self, store: LabelStore, resume: bool) -> None:
+        current = config_fingerprint(self.config)
+        stored = store.get_meta("config_fingerprint")
+        if stored is None:
+            store.set_meta("config_fingerprint", current)
+        elif stored != current:
+            raise ResumeError(
+                f"the config differs from the run being resumed in {describe_difference(stored, current)}; "
+                "resume with the original settings, or start a new run in another --output folder"
+            )
+
+    def _open_tracker(self, store: LabelStore):
+        tracking = self.config.tracking
+        if not tracking.enabled:
+            return None
+        from al_ray.tracking import MlflowTracker
+
+        self.tracking_root.mkdir(parents=True, exist_ok=True)
+        uri = tracking.uri or f"sqlite:///{(self.tracking_root / 'mlflow.db').resolve()}"
+        tracker = MlflowTracker(
+            uri,
+            tracking.experiment or f"al_ray-{self.config.name}",
+            artifact_location=(self.tracking_root / "mlartifacts").resolve().as_uri(),
+        )
+        params = {key: value for key, value in _flatten(self.config.model_dump(mode="json")).items()}
+        run_id = tracker.start(f"{self.config.name}-{self.config.strategy.name}", params, store.get_meta("mlflow_run_id"))
+        store.set_meta("mlflow_run_id", run_id)
+        return tracker
+
+    def _finish_tracking(self, tracker, model, data, status, rounds) -> None:
+        tracker.set_tags({"al_ray.status": status, "al_ray.rounds": str(len(rounds) - 1)})
+        for name in ("learning_curve.csv", "queries.csv", "learning_curve.png"):
+            path = self.output_dir / name
+            if path.exists():
+                tracker.log_artifact(path)
+        if self.config.tracking.log_model and model is not None and model._fitted is not None:
+            tracker.log_sklearn_model(model._fitted, list(data.classes))
+        tracker.finish("FINISHED")
+
+    def _write_outputs(self, store: LabelStore) -> None:
+        rows = [self._record_from_store(row) for row in store.round_records() if row["status"] == "completed"]
+        write_csv_atomic(
+            self.output_dir / "learning_curve.csv",
+            CURVE_COLUMNS,
+            [(r.round_index, r.n_labeled, f"{r.accuracy:.6f}", f"{r.macro_f1:.6f}", f"{r.seconds:.3f}") for r in rows],
+        )
+        write_csv_atomic(
+            self.output_dir / "queries.csv",
+            ("round", "row_id", "utility"),
+            [
+                (task.round_index, task.row_id, "" if task.utility is None else f"{task.utility:.8g}")
+                for task in store.tasks()
+                if task.round_index >= 1
+            ],
+        )
+        if rows:
+            write_learning_curve_plot(
+                self.output_dir / "learning_curve.png",
+                {self.config.strategy.name: [{"n_labeled": r.n_labeled, "accuracy": r.accuracy, "macro_f1": r.macro_f1} for r in rows]},
+                f"{self.config.name}: {self.config.strategy.name}",
+            )
+
+    def _record_from_store(self, row: dict) -> RoundRecord:
+        metrics = row["metrics"] or {}
+        return RoundRecord(
+            round_index=row["round_index"],
+            n_labeled=int(metrics.get("n_labeled", 0)),
+            n_queried=int(metrics.get("n_queried", 0)),
+            accuracy=float(metrics.get("accuracy", float("nan"))),
+            macro_f1=float(metrics.get("macro_f1", float("nan"))),
+            seconds=float(metrics.get("round_seconds", 0.0)),
+            scoring_path=_scoring_path(row["round_index"], metrics),
+            scoring_rows_per_s=float(metrics.get("scoring_rows_per_s", 0.0)),
+        )
+
+    def _model_path(self, round_index: int) -> Path:
+        return self.output_dir / "models" / f"round_{round_index:04d}.pkl"
+
+    def _model_version(self, round_index: int) -> str:
+        return f"{self.config.name}/{self.config.strategy.name}/round_{round_index:04d}"
+
+
+class _LazyRay:
+    """Start Ray on first need, so runs that only score in-process never pay for it."""
+
+    def __init__(self, stack: contextlib.ExitStack, config: RunConfig) -> None:
+        self._stack = stack
+        self._config = config
+
+    def ensure(self) -> None:
+        import ray
+
+        if not ray.is_initialized():
+            self._stack.enter_context(ray_session(self._config.ray))
+
+
+def _scoring_path(round_index: int, metrics: dict) -> str:
+    if round_index == 0:
+        return "-"
+    return "ray" if metrics.get("scoring_on_ray") else "local"
+
+
+def _flatten(raw: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in raw.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

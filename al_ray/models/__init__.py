@@ -1,0 +1,5 @@
+"""Model adapters that give one face to scikit-learn (and later torch) classifiers."""
+
+from al_ray.models.sklearn_adapter import ESTIMATORS, SklearnClassifier, build_estimator
+
+__all__ = ["ESTIMATORS", "SklearnClassifier", "build_estimator"]

@@ -1,0 +1,66 @@
+"""Starting and reaching Ray with settings that do not hang on small machines."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from al_ray.config import RayConfig
+
+__all__ = ["ray_session"]
+
+logger = logging.getLogger(__name__)
+
+
+def _quiet_ray_data() -> None:
+    from ray.data import DataContext
+
+    context = DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    # Ray Data logs every dataset execution at INFO; one per round is noise here.
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+
+@contextmanager
+def ray_session(config: RayConfig) -> Iterator[None]:
+    """Connect to Ray for the duration of the block; start a local Ray if none is given.
+
+    Reuses a session that is already initialised in this process (a test
+    fixture's, or the caller's) and leaves it running. A session this function
+    starts is shut down on exit.
+    """
+    import ray
+
+    if ray.is_initialized():
+        _quiet_ray_data()
+        yield
+        return
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    kwargs: dict[str, object] = {
+        "include_dashboard": False,
+        "logging_level": logging.WARNING,
+        "log_to_driver": False,
+    }
+    if config.address is None:
+        # "local" never attaches to a cluster left running by `ray start`.
+        kwargs["address"] = "local"
+        # Scoring actors hold fractional CPUs, so the default logical CPU count is
+        # enough; a larger count is allowed for machines where Ray undercounts.
+        if config.num_cpus is not None:
+            kwargs["num_cpus"] = config.num_cpus
+        if config.object_store_memory_mb is not None:
+            kwargs["object_store_memory"] = config.object_store_memory_mb * 1024 * 1024
+    else:
+        kwargs["address"] = config.address
+    logger.info("starting Ray (address=%s)", kwargs["address"])
+    ray.init(**kwargs)
+    _quiet_ray_data()
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        logger.info("Ray shut down")

@@ -1,0 +1,1 @@
+"""Benchmarks for al_ray; each module writes its results under benchmarks/results/."""
