@@ -111,6 +111,7 @@ class SklearnClassifier:
     def fit(self, features: np.ndarray, labels: np.ndarray) -> "SklearnClassifier":
         """Fit a fresh clone of the estimator on ``features`` and class indices ``labels``."""
         labels = np.asarray(labels, dtype=np.int64)
+        features = _as_float64(features)
         if features.shape[0] != labels.shape[0] or features.shape[0] == 0:
             raise ModelError(
                 f"fit needs matching, non-empty features and labels, "
@@ -144,7 +145,7 @@ class SklearnClassifier:
         if self._fitted is None:
             out[:, self._seen[0]] = 1.0
             return out
-        proba = self._fitted.predict_proba(features)
+        proba = self._fitted.predict_proba(_as_float64(features))
         # The fitted estimator's columns follow its own classes_, a subset of our indices.
         out[:, np.asarray(self._fitted.classes_, dtype=np.int64)] = proba
         return out
@@ -152,3 +153,10 @@ class SklearnClassifier:
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Return the most likely class index per row, shape ``(n_rows,)``."""
         return self.predict_proba(features).argmax(axis=1)
+
+
+def _as_float64(features: np.ndarray) -> np.ndarray:
+    # scikit-learn keeps float32 input in float32, where the same row scored in
+    # batches of different shapes differs by about 1e-7. In float64 the
+    # difference shrinks to a few ulps, which selection treats as a tie.
+    return np.asarray(features, dtype=np.float64)

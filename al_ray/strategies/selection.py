@@ -15,7 +15,7 @@ import numpy as np
 
 from al_ray.errors import StrategyError
 
-__all__ = ["Selection", "empty_selection", "merge_selections", "select_top_n", "tie_keys"]
+__all__ = ["Selection", "coarsen", "empty_selection", "merge_selections", "select_top_n", "tie_keys"]
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -81,15 +81,30 @@ def select_top_n(row_ids: np.ndarray, utilities: np.ndarray, n: int, seed: int) 
         return empty_selection()
 
     keys = tie_keys(row_ids, seed)
+    ranks = coarsen(utilities)
     # np.lexsort sorts by the last key first: utility descending, tie key, row_id.
     if row_ids.size > 4 * n:
         # Shrink to the rows that can reach the top n before the full sort:
         # everything at or above the n-th largest utility, ties included.
-        threshold = np.partition(utilities, row_ids.size - n)[row_ids.size - n]
-        keep = utilities >= threshold
-        row_ids, utilities, keys = row_ids[keep], utilities[keep], keys[keep]
-    order = np.lexsort((row_ids, keys, -utilities))[:n]
+        threshold = np.partition(ranks, row_ids.size - n)[row_ids.size - n]
+        keep = ranks >= threshold
+        row_ids, utilities, keys, ranks = row_ids[keep], utilities[keep], keys[keep], ranks[keep]
+    order = np.lexsort((row_ids, keys, -ranks))[:n]
     return Selection(row_ids[order], utilities[order])
+
+
+def coarsen(utilities: np.ndarray) -> np.ndarray:
+    """Return utilities with the 12 lowest mantissa bits cleared, for ordering only.
+
+    BLAS kernels round differently for different batch shapes, so the same row
+    scored in another batch can get a utility a few ulps away. Clearing the low
+    bits (a relative step of 2**-40, about 9e-13) makes such values equal, so
+    they tie and the seeded tie key decides, whatever the batching.
+    """
+    bits = np.ascontiguousarray(utilities, dtype=np.float64).view(np.int64)
+    # NOTE: two values a few ulps apart can still straddle a step boundary; the
+    # chance is about (ulps apart) / 4096 per pair, so a mismatch is rare, not impossible.
+    return (bits & np.int64(~0xFFF)).view(np.float64)
 
 
 def merge_selections(parts: list[Selection], n: int, seed: int) -> Selection:
