@@ -1,8 +1,9 @@
 """The ``al-ray`` command.
 
-Exit status: 0 on success (a run that stops because the pool is exhausted or the
-label budget is reached is a success), 2 for a user error (bad config, missing
-file, unknown strategy), 1 for an unexpected failure, 130 when interrupted.
+Exit status: 0 on success, 2 for a user error (bad config, missing file,
+unknown strategy), 1 for an unexpected failure, 130 when interrupted. A run
+that stops because the pool is exhausted or the label budget is reached is a
+success.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ STATUS_BUDGET_REACHED = "label budget reached"
 
 @dataclass(frozen=True)
 class RoundRecord:
-    """What one completed round measured."""
+    """Metrics of one completed round."""
 
     round_index: int
     n_labeled: int
@@ -59,7 +59,7 @@ class RoundRecord:
 
 @dataclass
 class RunResult:
-    """How a run ended."""
+    """The outcome of a run: its status, output folder and completed rounds."""
 
     status: str
     output_dir: Path
@@ -103,7 +103,7 @@ class ActiveLearningLoop:
         Folder of the default MLflow store when ``tracking.uri`` is unset;
         defaults to ``output_dir``. Comparisons share one store across runs.
     label_source : LabelSource, optional
-        Who answers tasks; defaults to a simulated oracle over the dataset's labels.
+        The annotator of tasks; defaults to a simulated oracle over the dataset's labels.
     on_round : callable, optional
         Called with each :class:`RoundRecord` as soon as the round is completed.
     ray_stack : ExitStack, optional
@@ -132,7 +132,7 @@ class ActiveLearningLoop:
     # The run, top to bottom.
 
     def run(self, *, resume: bool = False) -> RunResult:
-        """Run every round the config asks for; with ``resume``, continue a killed run."""
+        """Run every round the config requests; with ``resume``, continue a killed run."""
         config = self.config
         data = load_data(config)
         test_size = int(config.data.test_size) if config.data.test_size >= 1 else config.data.test_size
@@ -166,8 +166,10 @@ class ActiveLearningLoop:
                 model = self._run_round_zero(store, source, data, split, estimator, tracker)
                 for round_index in range(1, config.loop.rounds + 1):
                     if store.round_status(round_index) == "completed":
-                        model = load_model(self._model_path(round_index))
+                        model = None  # loaded from the last completed round when needed
                         continue
+                    if model is None:
+                        model = load_model(self._model_path(round_index - 1))
                     outcome = self._run_round(
                         round_index, store, source, data, split, pool, model, estimator, tracker, session
                     )
@@ -181,6 +183,8 @@ class ActiveLearningLoop:
                 raise
             self._write_outputs(store)
             rounds = [self._record_from_store(row) for row in store.round_records() if row["status"] == "completed"]
+            if model is None:
+                model = load_model(self._model_path(rounds[-1].round_index))
             if tracker is not None:
                 self._finish_tracking(tracker, model, data, status, rounds)
             run_id = store.get_meta("mlflow_run_id")
@@ -338,7 +342,7 @@ class ActiveLearningLoop:
             )
         if not resume and existing:
             raise ResumeError(
-                f"{Path(store_location).resolve()} already holds a run; pass --resume to continue it, "
+                f"{Path(store_location).resolve()} already contains a run; pass --resume to continue it, "
                 "or choose another --output folder"
             )
 

@@ -116,7 +116,7 @@ def test_existing_output_needs_resume(small_config, tmp_path, capsys):
     output = tmp_path / "o"
     assert main(["run", str(config), "--output", str(output)]) == 0
     capsys.readouterr()
-    _fails(["run", str(config), "--output", str(output)], capsys, "already holds a run", "--resume")
+    _fails(["run", str(config), "--output", str(output)], capsys, "already contains a run", "--resume")
 
 
 def test_resume_with_changed_seed(small_config, tmp_path, capsys):

@@ -1,0 +1,72 @@
+"""Config loading: every key validated, mistakes named with a fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from al_ray.config import load_config, parse_config
+from al_ray.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+MINIMAL = {"name": "t", "data": {"dataset": "mnist_test"}}
+
+
+@pytest.mark.parametrize("name", ["mnist.yaml", "letter.yaml"])
+def test_shipped_configs_load(name):
+    config = load_config(REPO / "configs" / name)
+    assert config.loop.rounds >= 10
+
+
+def test_defaults():
+    config = parse_config(MINIMAL)
+    assert config.strategy.name == "margin"
+    assert config.scoring.mode == "auto"
+    assert config.labels.source == "oracle"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({**MINIMAL, "loop": {"batchsize": 3}}, "unknown key 'loop.batchsize'; did you mean 'batch_size'"),
+        ({**MINIMAL, "sede": 1}, "unknown key 'sede'; did you mean 'seed'"),
+        ({**MINIMAL, "loop": {"batch_size": -1}}, "loop.batch_size: Input should be greater than 0"),
+        ({**MINIMAL, "strategy": {"name": "foo"}}, "strategy.name: unknown strategy; choose one of"),
+        ({**MINIMAL, "scoring": {"mode": "gpu"}}, "scoring.mode: Input should be 'auto', 'local' or 'ray'"),
+        ({"name": "t", "data": {}}, "set exactly one of data.dataset"),
+        ({"name": "t", "data": {"path": "x.csv"}}, "data.path needs data.label_column"),
+        ({"data": {"dataset": "mnist_test"}}, "missing required key 'name'"),
+    ],
+)
+def test_invalid_config(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw)
+
+
+def test_not_a_mapping():
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        parse_config(["a"])
+
+
+def test_relative_path_resolves_against_config(tmp_path):
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    path = folder / "c.yaml"
+    path.write_text(yaml.safe_dump({"name": "t", "data": {"path": "rows.csv", "label_column": "y"}}))
+    assert load_config(path).data.path == str((folder / "rows.csv").resolve())
+
+
+def test_invalid_yaml(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_config(path)
+
+
+def test_override_revalidates():
+    config = parse_config(MINIMAL)
+    assert config.with_overrides(**{"loop.rounds": 3}).loop.rounds == 3
+    with pytest.raises(ConfigError, match="loop.rounds"):
+        config.with_overrides(**{"loop.rounds": 0})
