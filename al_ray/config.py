@@ -95,7 +95,9 @@ class ScoringConfig(_Section):
         "auto", description="local: in the driver; ray: Ray Data actor pool; auto: by pool size"
     )
     local_max_rows: int = Field(
-        200_000, ge=0, description="auto mode scores pools up to this many rows in-process"
+        2_000_000,
+        ge=0,
+        description="auto mode scores pools up to this many rows in-process (measured: benchmarks/RESULTS.md)",
     )
     batch_rows: int = Field(4096, gt=0, description="rows per scoring batch")
     num_actors: int = Field(2, ge=1, description="scoring actors in the Ray Data pool")
