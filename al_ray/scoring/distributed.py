@@ -1,9 +1,10 @@
-"""Pool scoring on Ray Data: ``map_batches`` over an actor pool, top-n per batch.
+"""Pool scoring on Ray Data: ``map_batches`` over an actor pool, top candidates per batch.
 
 The strategy, the model and the excluded ids travel to the actors once per
 round as one object-store reference that each actor fetches in its
-constructor. Each batch returns only its own top ``n`` candidates, so the
-driver receives at most ``n`` rows per batch and never the pool.
+constructor. Each batch returns only its own top candidates (``n`` rows, or
+``candidate_factor * n`` for batch-diverse strategies, with the inputs their
+selector needs), so the driver never receives the pool.
 """
 
 from __future__ import annotations
@@ -14,18 +15,15 @@ from typing import Any
 import numpy as np
 
 from al_ray.data.pool import FEATURES, ROW_ID, Pool
-from al_ray.scoring.inputs import score_batch
-from al_ray.scoring.result import ScoringResult
-from al_ray.strategies import QueryStrategy
-from al_ray.strategies.selection import Selection, merge_selections
+from al_ray.scoring.inputs import CandidateSet, candidates_for_batch, merge_candidates
+from al_ray.strategies import Need, QueryStrategy, ScoringBatch
 
 __all__ = ["score_pool_ray"]
 
 logger = logging.getLogger(__name__)
 
 _UTILITY = "utility"
-_SCORED = "scored"
-_CANDIDATE = "is_candidate"
+_PAYLOAD_PREFIX = "candidate_"
 
 
 class _TopCandidates:
@@ -39,34 +37,25 @@ class _TopCandidates:
         self.strategy, self.model, self.excluded, self.n, self.seed = ray.get(payload[0])
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        selection, scored = score_batch(
-            self.strategy,
-            self.model,
-            batch[ROW_ID],
-            batch[FEATURES],
-            self.excluded,
-            self.n,
-            self.seed,
+        candidates = candidates_for_batch(
+            self.strategy, self.model, batch[ROW_ID], batch[FEATURES], self.excluded, self.n, self.seed
         )
-        # The batch's scored-row count rides in the first output row, so the driver
-        # can sum throughput without a second pass. A batch with no candidate
-        # (every row excluded, or an empty block) still sends that one row,
-        # marked as not a candidate.
-        if len(selection) == 0:
-            return {
-                ROW_ID: np.zeros(1, dtype=np.int64),
-                _UTILITY: np.zeros(1),
-                _SCORED: np.array([scored], dtype=np.int64),
-                _CANDIDATE: np.zeros(1, dtype=bool),
-            }
-        counts = np.zeros(len(selection), dtype=np.int64)
-        counts[0] = scored
-        return {
-            ROW_ID: selection.row_ids,
-            _UTILITY: selection.utilities,
-            _SCORED: counts,
-            _CANDIDATE: np.ones(len(selection), dtype=bool),
-        }
+        columns = {ROW_ID: candidates.batch.row_ids, _UTILITY: candidates.utilities}
+        for need in self.strategy.candidate_needs:
+            value = candidates.batch.field(need)
+            if need is Need.COMMITTEE_PROBABILITIES:
+                # Columns are row-major: (n_members, n_rows, k) travels as (n_rows, n_members, k).
+                value = np.ascontiguousarray(value.transpose(1, 0, 2))
+            columns[_PAYLOAD_PREFIX + need.value] = value
+        return columns
+
+
+def _candidate_set(part: dict[str, np.ndarray], strategy: QueryStrategy) -> CandidateSet:
+    payload = {}
+    for need in strategy.candidate_needs:
+        value = part[_PAYLOAD_PREFIX + need.value]
+        payload[need.value] = value.transpose(1, 0, 2) if need is Need.COMMITTEE_PROBABILITIES else value
+    return CandidateSet(ScoringBatch(row_ids=part[ROW_ID], **payload), part[_UTILITY])
 
 
 def score_pool_ray(
@@ -79,7 +68,7 @@ def score_pool_ray(
     batch_rows: int,
     num_actors: int,
     actor_num_cpus: float,
-) -> ScoringResult:
+) -> CandidateSet:
     """Score the pool with a Ray Data actor pool and merge the per-batch candidates."""
     import ray
 
@@ -92,12 +81,9 @@ def score_pool_ray(
         batch_size=batch_rows,
         batch_format="numpy",
     )
-    best = merge_selections([], n, seed)
-    scored = 0
+    count = strategy.candidate_count(n)
+    best = merge_candidates([], count, seed, strategy)
     for part in candidates.iter_batches(batch_size=None, batch_format="numpy"):
-        scored += int(part[_SCORED].sum())
-        real = part[_CANDIDATE]
-        best = merge_selections(
-            [best, Selection(part[ROW_ID][real], part[_UTILITY][real])], n, seed
-        )
-    return ScoringResult(selection=best, rows_scored=scored, path="ray")
+        if len(part[ROW_ID]):
+            best = merge_candidates([best, _candidate_set(part, strategy)], count, seed, strategy)
+    return best

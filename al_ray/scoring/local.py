@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from al_ray.data.pool import Pool
-from al_ray.scoring.inputs import score_batch
-from al_ray.scoring.result import ScoringResult
+from al_ray.scoring.inputs import CandidateSet, candidates_for_batch, merge_candidates
 from al_ray.strategies import QueryStrategy
-from al_ray.strategies.selection import merge_selections
 
 __all__ = ["score_pool_local"]
 
@@ -21,12 +19,11 @@ def score_pool_local(
     n: int,
     seed: int,
     batch_rows: int,
-) -> ScoringResult:
-    """Score the pool in this process, batch by batch, keeping a running top ``n``."""
-    best = merge_selections([], n, seed)
-    scored = 0
+) -> CandidateSet:
+    """Score the pool in this process, batch by batch, keeping a running candidate set."""
+    count = strategy.candidate_count(n)
+    best = merge_candidates([], count, seed, strategy)
     for row_ids, features in pool.iter_local_batches(batch_rows):
-        candidates, count = score_batch(strategy, model, row_ids, features, excluded, n, seed)
-        best = merge_selections([best, candidates], n, seed)
-        scored += count
-    return ScoringResult(selection=best, rows_scored=scored, path="local")
+        part = candidates_for_batch(strategy, model, row_ids, features, excluded, n, seed)
+        best = merge_candidates([best, part], count, seed, strategy)
+    return best

@@ -1,4 +1,4 @@
-"""Choose the scoring path by pool size and time it."""
+"""Choose the scoring path by pool size, select from the candidates, and time it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from al_ray.data.pool import Pool
 from al_ray.scoring.distributed import score_pool_ray
 from al_ray.scoring.local import score_pool_local
 from al_ray.scoring.result import ScoringResult
-from al_ray.strategies import QueryStrategy
+from al_ray.strategies import QueryStrategy, SelectionContext
 
 __all__ = ["choose_path", "score_pool"]
 
@@ -34,20 +34,22 @@ def score_pool(
     n: int,
     seed: int,
     config: ScoringConfig,
+    context: SelectionContext | None = None,
 ) -> ScoringResult:
-    """Score every pool row not in ``excluded`` and return the top ``n``, best first.
+    """Score every pool row not in ``excluded`` and select up to ``n``, best first.
 
     Both paths return the same selection for the same inputs: each row's
-    utility and tie key depend only on the row, the model and the seed.
+    utility and tie key depend only on the row, the model and the seed, and
+    the strategy chooses from the same merged candidate set.
     """
     excluded = np.unique(np.asarray(excluded, dtype=np.int64))
     rows_to_score = len(pool) - int(np.isin(pool.row_ids, excluded).sum()) if excluded.size else len(pool)
     path = choose_path(config, rows_to_score)
     started = time.perf_counter()
     if path == "local":
-        result = score_pool_local(pool, strategy, model, excluded, n, seed, config.batch_rows)
+        candidates = score_pool_local(pool, strategy, model, excluded, n, seed, config.batch_rows)
     else:
-        result = score_pool_ray(
+        candidates = score_pool_ray(
             pool,
             strategy,
             model,
@@ -58,6 +60,11 @@ def score_pool(
             config.num_actors,
             config.actor_num_cpus,
         )
+    scored_s = time.perf_counter() - started
+    selection = strategy.choose(candidates.batch, candidates.utilities, n, seed, context or SelectionContext())
     seconds = time.perf_counter() - started
-    logger.debug("scored %d rows on the %s path in %.3f s", result.rows_scored, path, seconds)
-    return ScoringResult(result.selection, result.rows_scored, result.path, seconds)
+    logger.debug(
+        "scored %d rows on the %s path in %.3f s; chose %d of %d candidates in %.3f s",
+        rows_to_score, path, scored_s, len(selection), len(candidates), seconds - scored_s,
+    )
+    return ScoringResult(selection, rows_to_score, path, seconds)

@@ -22,7 +22,7 @@ import numpy as np
 from al_ray.errors import StrategyError
 from al_ray.strategies.selection import Selection, select_top_n
 
-__all__ = ["Need", "QueryStrategy", "ScoringBatch"]
+__all__ = ["Need", "QueryStrategy", "ScoringBatch", "SelectionContext", "positions_of"]
 
 
 class Need(str, enum.Enum):
@@ -33,6 +33,16 @@ class Need(str, enum.Enum):
 
     FEATURES = "features"
     """The rows' feature vectors, shape ``(n_rows, n_features)``."""
+
+    COMMITTEE_PROBABILITIES = "committee_probabilities"
+    """Each committee member's probabilities, shape ``(n_members, n_rows, n_classes)``."""
+
+    EMBEDDINGS = "embeddings"
+    """The model's input to its last linear layer, shape ``(n_rows, n_dims)``.
+
+    For a linear model these are the (scaled) features; for a network, the
+    penultimate layer's activations.
+    """
 
 
 @dataclass(frozen=True)
@@ -51,16 +61,41 @@ class ScoringBatch:
     features: np.ndarray | None = None
     """Feature vectors, shape ``(n_rows, n_features)``."""
 
+    committee_probabilities: np.ndarray | None = None
+    """Per-member probabilities, shape ``(n_members, n_rows, n_classes)``."""
+
+    embeddings: np.ndarray | None = None
+    """Last-layer inputs, shape ``(n_rows, n_dims)``."""
+
     def __len__(self) -> int:
         return int(self.row_ids.shape[0])
 
-    def subset(self, mask: np.ndarray) -> "ScoringBatch":
-        """Return the rows where ``mask`` is true, keeping every field aligned."""
+    def subset(self, rows: np.ndarray) -> "ScoringBatch":
+        """Return the rows picked by a boolean mask or an index array, every field aligned."""
         return ScoringBatch(
-            row_ids=self.row_ids[mask],
-            probabilities=None if self.probabilities is None else self.probabilities[mask],
-            features=None if self.features is None else self.features[mask],
+            row_ids=self.row_ids[rows],
+            probabilities=None if self.probabilities is None else self.probabilities[rows],
+            features=None if self.features is None else self.features[rows],
+            committee_probabilities=(
+                None if self.committee_probabilities is None else self.committee_probabilities[:, rows]
+            ),
+            embeddings=None if self.embeddings is None else self.embeddings[rows],
         )
+
+    def field(self, need: "Need") -> np.ndarray | None:
+        """Return the array that holds ``need``, or None when the batch lacks it."""
+        return getattr(self, need.value)
+
+
+@dataclass(frozen=True)
+class SelectionContext:
+    """What a batch-diverse selector may need beyond the candidates themselves."""
+
+    labeled_features: np.ndarray | None = None
+    """Features of every labeled row, shape ``(n_labeled, n_features)``."""
+
+    pool_sample: np.ndarray | None = None
+    """Features of a seeded random sample of the pool, shape ``(n_sample, n_features)``."""
 
 
 class QueryStrategy(ABC):
@@ -76,6 +111,15 @@ class QueryStrategy(ABC):
     name: ClassVar[str]
     needs: ClassVar[frozenset[Need]]
     description: ClassVar[str]
+
+    candidate_needs: ClassVar[frozenset[Need]] = frozenset()
+    """Inputs kept with each candidate for :meth:`choose` (batch-diverse strategies)."""
+
+    context_needs: ClassVar[frozenset[str]] = frozenset()
+    """Fields of :class:`SelectionContext` that :meth:`choose` reads."""
+
+    candidate_factor: int = 1
+    """Scoring keeps the top ``candidate_factor * n`` rows by utility as candidates."""
 
     def __init__(self, **params: Any) -> None:
         if params:
@@ -104,17 +148,41 @@ class QueryStrategy(ABC):
         n: int,
         seed: int,
         exclude: np.ndarray | None = None,
+        context: SelectionContext | None = None,
     ) -> Selection:
         """Score ``batch`` in this process and select up to ``n`` rows, best first.
 
         Rows whose ``row_id`` is in ``exclude`` (already labeled or queried) are
         never selected. Fewer than ``n`` rows come back when fewer are left.
         """
-        check_batch(batch, self.needs)
+        check_batch(batch, self.needs | self.candidate_needs)
         if exclude is not None and len(exclude) > 0:
             batch = batch.subset(~np.isin(batch.row_ids, np.asarray(exclude, dtype=np.int64)))
         utilities = self.utility(batch, seed)
-        return self.select(batch.row_ids, utilities, n, seed)
+        shortlist = self.select(batch.row_ids, utilities, self.candidate_count(n), seed)
+        positions = positions_of(batch.row_ids, shortlist.row_ids)
+        return self.choose(batch.subset(positions), shortlist.utilities, n, seed, context or SelectionContext())
+
+    def candidate_count(self, n: int) -> int:
+        """Return how many top-utility rows scoring keeps as candidates for ``n`` queries."""
+        return n * self.candidate_factor
+
+    def choose(
+        self,
+        candidates: ScoringBatch,
+        utilities: np.ndarray,
+        n: int,
+        seed: int,
+        context: SelectionContext,
+    ) -> Selection:
+        """Choose up to ``n`` of the candidates, best first.
+
+        ``candidates`` carries the inputs in :attr:`candidate_needs` for each
+        candidate, and ``utilities`` their utilities. The default keeps the top
+        ``n``; batch-diverse strategies override this to trade utility for
+        diversity.
+        """
+        return self.select(candidates.row_ids, utilities, n, seed)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -133,7 +201,19 @@ def check_batch(batch: ScoringBatch, needs: frozenset[Need]) -> None:
                 f"this strategy needs {need.value!r} but the batch has none; "
                 "the scorer must compute every input the strategy lists in `needs`"
             )
-        if value.ndim != 2 or value.shape[0] != n_rows:
+        if need is Need.COMMITTEE_PROBABILITIES:
+            if value.ndim != 3 or value.shape[1] != n_rows:
+                raise StrategyError(
+                    f"{need.value} must have shape (n_members, n_rows={n_rows}, n_classes), got {value.shape}"
+                )
+        elif value.ndim != 2 or value.shape[0] != n_rows:
             raise StrategyError(
                 f"{need.value} must have shape (n_rows={n_rows}, k), got {value.shape}"
             )
+
+
+def positions_of(row_ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Return the positions in ``row_ids`` (distinct) of each id in ``wanted``, in order."""
+    order = np.argsort(row_ids, kind="stable")
+    found = order[np.searchsorted(row_ids, wanted, sorter=order)]
+    return found

@@ -22,6 +22,7 @@ STRATEGY_CLASSES = [STRATEGIES[name] for name in sorted(STRATEGIES)]
 
 N_CLASSES = 3
 N_FEATURES = 4
+N_MEMBERS = 3
 
 
 @pytest.fixture(params=STRATEGY_CLASSES, ids=lambda cls: cls.name)
@@ -60,6 +61,12 @@ def build_batch(
             fields["probabilities"] = probabilities
         elif need is Need.FEATURES:
             fields["features"] = rng.normal(size=(n_rows, N_FEATURES))
+        elif need is Need.EMBEDDINGS:
+            fields["embeddings"] = rng.normal(size=(n_rows, N_FEATURES))
+        elif need is Need.COMMITTEE_PROBABILITIES:
+            fields["committee_probabilities"] = np.stack(
+                [random_probabilities(rng, n_rows) for _ in range(N_MEMBERS)]
+            )
         else:
             pytest.fail(
                 f"the contract suite cannot build the input {need!r}; "
@@ -71,14 +78,16 @@ def build_batch(
 def copy_batch(batch: ScoringBatch) -> ScoringBatch:
     return ScoringBatch(
         row_ids=batch.row_ids.copy(),
-        probabilities=None if batch.probabilities is None else batch.probabilities.copy(),
-        features=None if batch.features is None else batch.features.copy(),
+        **{
+            need.value: None if batch.field(need) is None else batch.field(need).copy()
+            for need in Need
+        },
     )
 
 
 def assert_batch_equal(actual: ScoringBatch, expected: ScoringBatch) -> None:
     np.testing.assert_array_equal(actual.row_ids, expected.row_ids)
-    for field in ("probabilities", "features"):
+    for field in [need.value for need in Need]:
         actual_value = getattr(actual, field)
         expected_value = getattr(expected, field)
         if expected_value is None:
@@ -119,7 +128,7 @@ def test_strategy_declares_itself(strategy: QueryStrategy) -> None:
 
 
 def test_strategy_empty_batch(strategy: QueryStrategy) -> None:
-    batch = build_batch(strategy.needs, np.empty(0, dtype=np.int64), np.random.default_rng(0))
+    batch = build_batch(strategy.needs | strategy.candidate_needs, np.empty(0, dtype=np.int64), np.random.default_rng(0))
     utilities = strategy.utility(batch, seed=0)
     selection = strategy.query(batch, 5, seed=0)
     assert utilities.shape == (0,)
@@ -129,21 +138,21 @@ def test_strategy_empty_batch(strategy: QueryStrategy) -> None:
 
 def test_strategy_fewer_rows_than_n(strategy: QueryStrategy) -> None:
     row_ids = np.array([40, 10, 30])
-    batch = build_batch(strategy.needs, row_ids, np.random.default_rng(1))
+    batch = build_batch(strategy.needs | strategy.candidate_needs, row_ids, np.random.default_rng(1))
     selection = strategy.query(batch, 10, seed=0)
     assert sorted(selection.row_ids.tolist()) == [10, 30, 40]
 
 
 def test_strategy_all_excluded(strategy: QueryStrategy) -> None:
     row_ids = np.array([40, 10, 30])
-    batch = build_batch(strategy.needs, row_ids, np.random.default_rng(2))
+    batch = build_batch(strategy.needs | strategy.candidate_needs, row_ids, np.random.default_rng(2))
     selection = strategy.query(batch, 2, seed=0, exclude=np.array([10, 30, 40, 99]))
     assert len(selection) == 0
 
 
 def test_strategy_exclusion_leaves_fewer_than_n(strategy: QueryStrategy) -> None:
     row_ids = np.arange(10, 20)
-    batch = build_batch(strategy.needs, row_ids, np.random.default_rng(3))
+    batch = build_batch(strategy.needs | strategy.candidate_needs, row_ids, np.random.default_rng(3))
     exclude = np.arange(10, 17)
     selection = strategy.query(batch, 5, seed=0, exclude=exclude)
     assert sorted(selection.row_ids.tolist()) == [17, 18, 19]
@@ -151,7 +160,7 @@ def test_strategy_exclusion_leaves_fewer_than_n(strategy: QueryStrategy) -> None
 
 def test_strategy_n_distinct_rows(strategy: QueryStrategy) -> None:
     row_ids = np.arange(50)
-    batch = build_batch(strategy.needs, row_ids, np.random.default_rng(4))
+    batch = build_batch(strategy.needs | strategy.candidate_needs, row_ids, np.random.default_rng(4))
     selection = strategy.query(batch, 10, seed=0)
     assert_valid_selection(selection, row_ids, np.empty(0, dtype=np.int64), 10)
     assert len(selection) == 10
@@ -159,7 +168,7 @@ def test_strategy_n_distinct_rows(strategy: QueryStrategy) -> None:
 
 def test_strategy_never_excluded(strategy: QueryStrategy) -> None:
     row_ids = np.arange(100, 160)
-    batch = build_batch(strategy.needs, row_ids, np.random.default_rng(5))
+    batch = build_batch(strategy.needs | strategy.candidate_needs, row_ids, np.random.default_rng(5))
     exclude = np.arange(100, 160, 2)
     # An exclusion list may name rows that are not in this batch, and come as a list.
     for excluded in (exclude, [*exclude.tolist(), 5, 10_000]):
@@ -173,7 +182,7 @@ def test_strategy_utilities_finite(strategy: QueryStrategy) -> None:
     rng = np.random.default_rng(6)
     probabilities = random_probabilities(rng, 30)
     probabilities[:5] = [1.0, 0.0, 0.0]
-    batch = build_batch(strategy.needs, row_ids, rng, probabilities=probabilities)
+    batch = build_batch(strategy.needs | strategy.candidate_needs, row_ids, rng, probabilities=probabilities)
     utilities = strategy.utility(batch, seed=0)
     assert utilities.shape == (30,)
     assert utilities.dtype == np.float64
@@ -182,7 +191,7 @@ def test_strategy_utilities_finite(strategy: QueryStrategy) -> None:
 
 def test_strategy_inputs_not_mutated(strategy: QueryStrategy) -> None:
     row_ids = np.random.default_rng(7).permutation(40) + 1000
-    batch = build_batch(strategy.needs, row_ids, np.random.default_rng(7))
+    batch = build_batch(strategy.needs | strategy.candidate_needs, row_ids, np.random.default_rng(7))
     exclude = row_ids[:10].copy()
     batch_before = copy_batch(batch)
     exclude_before = exclude.copy()
@@ -195,7 +204,7 @@ def test_strategy_inputs_not_mutated(strategy: QueryStrategy) -> None:
 
 
 def test_strategy_read_only_inputs(strategy: QueryStrategy) -> None:
-    batch = build_batch(strategy.needs, np.arange(20), np.random.default_rng(8))
+    batch = build_batch(strategy.needs | strategy.candidate_needs, np.arange(20), np.random.default_rng(8))
     for value in (batch.row_ids, batch.probabilities, batch.features):
         if value is not None:
             value.setflags(write=False)
@@ -205,7 +214,7 @@ def test_strategy_read_only_inputs(strategy: QueryStrategy) -> None:
 
 def test_strategy_same_seed_same_selection(strategy: QueryStrategy) -> None:
     row_ids = np.arange(200)
-    batch = build_batch(strategy.needs, row_ids, np.random.default_rng(9))
+    batch = build_batch(strategy.needs | strategy.candidate_needs, row_ids, np.random.default_rng(9))
     first = strategy.query(batch, 15, seed=42)
     second = type(strategy)().query(copy_batch(batch), 15, seed=42)
     np.testing.assert_array_equal(first.row_ids, second.row_ids)
@@ -218,7 +227,7 @@ def test_strategy_sparse_shuffled_row_ids(strategy: QueryStrategy) -> None:
     row_ids = rng.choice(2**62, size=60, replace=False)
     row_ids[:2] = [0, np.iinfo(np.int64).max]
     row_ids = rng.permutation(row_ids)
-    batch = build_batch(strategy.needs, row_ids, rng)
+    batch = build_batch(strategy.needs | strategy.candidate_needs, row_ids, rng)
     exclude = row_ids[::3]
 
     selection = strategy.query(batch, 12, seed=5, exclude=exclude)
@@ -232,7 +241,7 @@ def test_strategy_selection_keeps_row_identity(strategy: QueryStrategy) -> None:
     # row_ids are selected: identity is the row_id, not the position.
     rng = np.random.default_rng(11)
     row_ids = rng.choice(10**12, size=80, replace=False)
-    batch = build_batch(strategy.needs, row_ids, rng)
+    batch = build_batch(strategy.needs | strategy.candidate_needs, row_ids, rng)
     permutation = rng.permutation(80)
     shuffled = ScoringBatch(
         row_ids=batch.row_ids[permutation],
@@ -262,7 +271,7 @@ def test_strategy_missing_need(cls: type[QueryStrategy]) -> None:
 )
 def test_strategy_misaligned_need(cls: type[QueryStrategy]) -> None:
     strategy = cls()
-    full = build_batch(strategy.needs, np.arange(5), np.random.default_rng(13))
+    full = build_batch(strategy.needs | strategy.candidate_needs, np.arange(5), np.random.default_rng(13))
     for need in strategy.needs:
         value = getattr(full, need.value)
         fields = {n.value: getattr(full, n.value) for n in strategy.needs}
@@ -277,7 +286,7 @@ def test_strategy_misaligned_need(cls: type[QueryStrategy]) -> None:
 
 
 def test_strategy_two_dimensional_row_ids(strategy: QueryStrategy) -> None:
-    batch = build_batch(strategy.needs, np.arange(4), np.random.default_rng(14))
+    batch = build_batch(strategy.needs | strategy.candidate_needs, np.arange(4), np.random.default_rng(14))
     bad = ScoringBatch(
         row_ids=batch.row_ids.reshape(2, 2),
         probabilities=batch.probabilities,
@@ -298,7 +307,7 @@ def test_top_n_strategy_picks_highest(cls: type[QueryStrategy]) -> None:
     strategy = cls()
     rng = np.random.default_rng(15)
     row_ids = rng.choice(10**9, size=50, replace=False)
-    batch = build_batch(strategy.needs, row_ids, rng)
+    batch = build_batch(strategy.needs | strategy.candidate_needs, row_ids, rng)
     utilities = strategy.utility(batch, seed=2)
     utility_by_row = dict(zip(row_ids.tolist(), utilities.tolist()))
 
