@@ -23,7 +23,7 @@ __all__ = ["main"]
 
 logger = logging.getLogger("al_ray.cli")
 
-_ROW_FORMAT = "{:>10}  {:>5}  {:>9}  {:>8}  {:>8}  {:>7}  {:>6}  {:>11}"
+_ROW_FORMAT = "{:>18}  {:>5}  {:>9}  {:>8}  {:>8}  {:>7}  {:>6}  {:>11}"
 _ROW_HEADER = ("strategy", "round", "n_labeled", "accuracy", "macro_f1", "seconds", "path", "rows/s")
 
 
@@ -192,11 +192,11 @@ def _command_compare(args: argparse.Namespace) -> int:
 
 def _print_summary(results: dict, wall_seconds: float) -> None:
     print()
-    print(f"{'strategy':>12}  {'status':>20}  {'rounds':>6}  {'n_labeled':>9}  {'accuracy':>8}  {'macro_f1':>8}  output")
+    print(f"{'strategy':>18}  {'status':>20}  {'rounds':>6}  {'n_labeled':>9}  {'accuracy':>8}  {'macro_f1':>8}  output")
     for name, result in results.items():
         final = result.final
         print(
-            f"{name:>12}  {result.status:>20}  {len(result.rounds) - 1:>6}  "
+            f"{name:>18}  {result.status:>20}  {len(result.rounds) - 1:>6}  "
             f"{final.n_labeled if final else 0:>9}  {final.accuracy if final else float('nan'):>8.4f}  "
             f"{final.macro_f1 if final else float('nan'):>8.4f}  {result.output_dir}"
         )

@@ -18,7 +18,9 @@ from al_ray.errors import ConfigError
 from al_ray.strategies import available_strategies
 
 __all__ = [
+    "CommitteeConfig",
     "DataConfig",
+    "MemberConfig",
     "LabelsConfig",
     "LoopConfig",
     "ModelConfig",
@@ -56,6 +58,36 @@ class DataConfig(_Section):
         return self
 
 
+class MemberConfig(_Section):
+    """One committee member's estimator."""
+
+    estimator: str = Field(..., description="short name or dotted import path")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class CommitteeConfig(_Section):
+    """A committee retrained on Ray actors, for query-by-committee strategies."""
+
+    size: int | None = Field(
+        None, ge=2, description="bagging: this many copies of model.estimator, each on its own bootstrap sample"
+    )
+    members: list[MemberConfig] | None = Field(None, description="or: one entry per member, estimators may differ")
+    bootstrap: bool = Field(True, description="train each member on a bootstrap sample of the labeled set")
+    actor_num_cpus: float = Field(0.2, gt=0, description="CPUs reserved per member actor")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "CommitteeConfig":
+        if (self.size is None) == (self.members is None):
+            raise ValueError("set exactly one of model.committee.size (bagging) or model.committee.members")
+        if self.members is not None and len(self.members) < 2:
+            raise ValueError(f"a committee needs at least 2 members, got {len(self.members)}; add members")
+        return self
+
+    @property
+    def n_members(self) -> int:
+        return self.size if self.size is not None else len(self.members or [])
+
+
 class ModelConfig(_Section):
     """The classifier retrained each round."""
 
@@ -63,6 +95,7 @@ class ModelConfig(_Section):
     estimator: str = Field("logistic_regression", description="short name or dotted import path")
     params: dict[str, Any] = Field(default_factory=dict)
     standardize: bool = Field(False, description="scale features to zero mean, unit variance first")
+    committee: CommitteeConfig | None = Field(None, description="train a committee instead of one model")
 
 
 class StrategyConfig(_Section):

@@ -28,11 +28,12 @@ from al_ray.labels import LabelSource, LabelStore, SimulatedOracle
 from al_ray.loop.model_io import load_model, save_model
 from al_ray.loop.outputs import CURVE_COLUMNS, write_csv_atomic, write_learning_curve_plot
 from al_ray.loop.state import config_fingerprint, describe_difference
-from al_ray.models import SklearnClassifier, build_estimator
+from al_ray.models import SklearnClassifier
+from al_ray.training import build_trainer
 from al_ray.runtime import ray_session
 from al_ray.scoring import choose_path, score_pool
 from al_ray.seeding import derive_seed
-from al_ray.strategies import make_strategy
+from al_ray.strategies import Need, make_strategy
 
 __all__ = ["RoundRecord", "RunResult", "ActiveLearningLoop", "default_output_dir"]
 
@@ -143,10 +144,9 @@ class ActiveLearningLoop:
             seed=derive_seed(config.seed, "split"),
             pool_size=config.data.pool_size,
         )
-        model_seed = derive_seed(config.seed, "model")
         # Built before any output exists, so a bad estimator writes nothing.
-        estimator = build_estimator(
-            config.model.estimator, config.model.params, standardize=config.model.standardize, seed=model_seed
+        trainer = build_trainer(
+            config, data.classes, needs_committee=Need.COMMITTEE_PROBABILITIES in self.strategy.needs
         )
         store_location = config.labels.store or (self.output_dir / "labels.db")
         self._check_output(resume, store_location)
@@ -161,9 +161,12 @@ class ActiveLearningLoop:
             )
             pool = Pool(data.subset(split.pool).row_ids, data.subset(split.pool).features)
             session = _LazyRay(self._ray_stack or stack, config)
+            if trainer.needs_ray:
+                session.ensure()
+            stack.callback(trainer.close)
             status = STATUS_COMPLETED
             try:
-                model = self._run_round_zero(store, source, data, split, estimator, tracker)
+                model = self._run_round_zero(store, source, data, split, trainer, tracker)
                 for round_index in range(1, config.loop.rounds + 1):
                     if store.round_status(round_index) == "completed":
                         model = None  # loaded from the last completed round when needed
@@ -171,7 +174,7 @@ class ActiveLearningLoop:
                     if model is None:
                         model = load_model(self._model_path(round_index - 1))
                     outcome = self._run_round(
-                        round_index, store, source, data, split, pool, model, estimator, tracker, session
+                        round_index, store, source, data, split, pool, model, trainer, tracker, session
                     )
                     if isinstance(outcome, str):
                         status = outcome
@@ -191,7 +194,7 @@ class ActiveLearningLoop:
         logger.info("run %s ended: %s after %d rounds", config.name, status, len(rounds) - 1)
         return RunResult(status=status, output_dir=self.output_dir, rounds=rounds, mlflow_run_id=run_id)
 
-    def _run_round_zero(self, store, source, data, split, estimator, tracker) -> SklearnClassifier:
+    def _run_round_zero(self, store, source, data, split, trainer, tracker) -> SklearnClassifier:
         """Label the initial set through the label source and train the first model."""
         if store.round_status(0) == "completed":
             return load_model(self._model_path(0))
@@ -200,7 +203,7 @@ class ActiveLearningLoop:
         store.post_tasks(0, split.initial_labeled.tolist())
         store.mark_round_queried(0)
         self._collect(store, source)
-        model, train_seconds = self._train(store, data, estimator)
+        model, train_seconds = self._train(store, data, trainer, 0)
         self._complete_round(
             store, tracker, data, split, model, 0, n_queried=len(split.initial_labeled),
             seconds=time.perf_counter() - started, scoring=None, train_seconds=train_seconds,
@@ -208,7 +211,7 @@ class ActiveLearningLoop:
         return model
 
     def _run_round(
-        self, round_index, store, source, data, split, pool, model, estimator, tracker, session
+        self, round_index, store, source, data, split, pool, model, trainer, tracker, session
     ) -> SklearnClassifier | str:
         """Run one query round; return the new model, or the status that ends the run."""
         config = self.config
@@ -257,7 +260,7 @@ class ActiveLearningLoop:
         else:
             logger.info("round %d: resuming with the tasks posted before the interruption", round_index)
         self._collect(store, source)
-        model, train_seconds = self._train(store, data, estimator)
+        model, train_seconds = self._train(store, data, trainer, round_index)
         self._complete_round(
             store, tracker, data, split, model, round_index,
             n_queried=len(store.tasks(round_index=round_index)),
@@ -289,13 +292,13 @@ class ActiveLearningLoop:
         if left:
             logger.warning("%d tasks are still unanswered after %.0f s; they count when answered", left, self.config.loop.collect_timeout_s)
 
-    def _train(self, store: LabelStore, data: LabeledData, estimator) -> tuple[SklearnClassifier, float]:
+    def _train(self, store: LabelStore, data: LabeledData, trainer, round_index: int):
         labels = store.labels()
         row_ids = np.fromiter(sorted(labels), dtype=np.int64, count=len(labels))
         class_index = {name: index for index, name in enumerate(data.classes)}
         targets = np.array([class_index[labels[row_id]] for row_id in row_ids.tolist()], dtype=np.int64)
         started = time.perf_counter()
-        model = SklearnClassifier(estimator, data.classes).fit(data.subset(row_ids).features, targets)
+        model = trainer.fit(data.subset(row_ids).features, targets, round_index)
         return model, time.perf_counter() - started
 
     def _complete_round(

@@ -150,6 +150,21 @@ class SklearnClassifier:
         out[:, np.asarray(self._fitted.classes_, dtype=np.int64)] = proba
         return out
 
+    def embed(self, features: np.ndarray) -> np.ndarray:
+        """Return the input of the final estimator, shape ``(n_rows, n_dims)``, float64.
+
+        For a linear model this is what its weights multiply, so gradient-based
+        strategies (expected gradient length, BADGE) get the exact last-layer
+        input. For other estimators the (scaled) features stand in for it.
+        """
+        features = _as_float64(features)
+        if features.shape[0] == 0 or not hasattr(self.estimator, "steps"):
+            return features
+        fitted = self._fitted if self._fitted is not None else None
+        if fitted is None:
+            return features
+        return np.asarray(fitted[:-1].transform(features), dtype=np.float64)
+
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Return the most likely class index per row, shape ``(n_rows,)``."""
         return self.predict_proba(features).argmax(axis=1)

@@ -6,6 +6,13 @@ from typing import Any
 
 from al_ray.errors import StrategyError
 from al_ray.strategies.base import QueryStrategy
+from al_ray.strategies.committee import (
+    BaldSampling,
+    ConsensusEntropySampling,
+    MaxDisagreementSampling,
+    VoteEntropySampling,
+)
+from al_ray.strategies.gradient import ExpectedGradientLengthSampling
 from al_ray.strategies.uncertainty import (
     EntropySampling,
     LeastConfidenceSampling,
@@ -17,7 +24,17 @@ __all__ = ["STRATEGIES", "available_strategies", "make_strategy"]
 
 STRATEGIES: dict[str, type[QueryStrategy]] = {
     cls.name: cls
-    for cls in (RandomSampling, LeastConfidenceSampling, MarginSampling, EntropySampling)
+    for cls in (
+        RandomSampling,
+        LeastConfidenceSampling,
+        MarginSampling,
+        EntropySampling,
+        VoteEntropySampling,
+        ConsensusEntropySampling,
+        MaxDisagreementSampling,
+        BaldSampling,
+        ExpectedGradientLengthSampling,
+    )
 }
 
 

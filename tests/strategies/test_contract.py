@@ -243,11 +243,7 @@ def test_strategy_selection_keeps_row_identity(strategy: QueryStrategy) -> None:
     row_ids = rng.choice(10**12, size=80, replace=False)
     batch = build_batch(strategy.needs | strategy.candidate_needs, row_ids, rng)
     permutation = rng.permutation(80)
-    shuffled = ScoringBatch(
-        row_ids=batch.row_ids[permutation],
-        probabilities=None if batch.probabilities is None else batch.probabilities[permutation],
-        features=None if batch.features is None else batch.features[permutation],
-    )
+    shuffled = batch.subset(permutation)
     straight = strategy.query(batch, 10, seed=1)
     reordered = strategy.query(shuffled, 10, seed=1)
     np.testing.assert_array_equal(straight.row_ids, reordered.row_ids)
@@ -275,13 +271,14 @@ def test_strategy_misaligned_need(cls: type[QueryStrategy]) -> None:
     for need in strategy.needs:
         value = getattr(full, need.value)
         fields = {n.value: getattr(full, n.value) for n in strategy.needs}
-        fields[need.value] = value[:4]
+        if need is Need.COMMITTEE_PROBABILITIES:
+            fields[need.value] = value[:, :4]
+            expected = rf"\(n_members, n_rows=5, n_classes\), got \({value.shape[0]}, 4, {value.shape[2]}\)"
+        else:
+            fields[need.value] = value[:4]
+            expected = rf"\(n_rows=5, k\), got \(4, {value.shape[1]}\)"
         batch = ScoringBatch(row_ids=full.row_ids, **fields)
-        expected_shape = rf"\(4, {value.shape[1]}\)"
-        with pytest.raises(
-            StrategyError,
-            match=rf"{need.value} must have shape \(n_rows=5, k\), got {expected_shape}",
-        ):
+        with pytest.raises(StrategyError, match=rf"{need.value} must have shape {expected}"):
             strategy.query(batch, 2, seed=0)
 
 

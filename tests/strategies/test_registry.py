@@ -54,14 +54,13 @@ def test_make_strategy_repr() -> None:
 
 
 def test_make_strategy_unknown_name() -> None:
-    # Today the choices are "entropy, least_confidence, margin, random".
     choices = ", ".join(available_strategies())
     expected = (
-        f"unknown strategy 'bald'; choose one of {choices} "
+        f"unknown strategy 'baldd'; choose one of {choices} "
         "(`al-ray strategies` lists what each needs)"
     )
     with pytest.raises(StrategyError, match=re.escape(expected)) as info:
-        make_strategy("bald")
+        make_strategy("baldd")
     assert info.value.__suppress_context__
 
 

@@ -1,0 +1,80 @@
+"""Committee strategies and expected gradient length through the whole loop."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from al_ray.cli import main
+
+
+def _queries(path):
+    with open(path / "queries.csv", newline="") as stream:
+        return [(row["round"], row["row_id"]) for row in csv.DictReader(stream)]
+
+
+@pytest.mark.parametrize("strategy", ["vote_entropy", "consensus_entropy", "max_disagreement", "bald"])
+def test_committee_strategy_runs(ray_local, small_config, tmp_path, strategy):
+    config = small_config(
+        loop={"rounds": 2, "batch_size": 10},
+        model={"estimator": "logistic_regression", "params": {"max_iter": 100}, "committee": {"size": 3}},
+    )
+    assert main(["run", str(config), "--strategy", strategy, "--output", str(tmp_path / "a")]) == 0
+    queries = _queries(tmp_path / "a")
+    assert len(queries) == 20
+    assert len({row_id for _, row_id in queries}) == 20
+
+
+def test_committee_repeatable_and_default_size(ray_local, small_config, tmp_path):
+    # No model.committee: the strategy's need brings a default bagged committee.
+    config = small_config(loop={"rounds": 2, "batch_size": 10})
+    assert main(["run", str(config), "--strategy", "bald", "--output", str(tmp_path / "a")]) == 0
+    assert main(["run", str(config), "--strategy", "bald", "--output", str(tmp_path / "b")]) == 0
+    assert _queries(tmp_path / "a") == _queries(tmp_path / "b")
+
+
+def test_committee_members_list_on_ray_path(ray_local, small_config, tmp_path):
+    members = [
+        {"estimator": "logistic_regression", "params": {"max_iter": 100}},
+        {"estimator": "gaussian_nb"},
+        {"estimator": "extra_trees", "params": {"n_estimators": 10}},
+    ]
+    config = small_config(
+        loop={"rounds": 1, "batch_size": 10},
+        model={"committee": {"members": members}},
+        scoring={"mode": "local"},
+    )
+    assert main(["run", str(config), "--strategy", "vote_entropy", "--output", str(tmp_path / "local")]) == 0
+    assert main(
+        ["run", str(config), "--strategy", "vote_entropy", "--scoring", "ray", "--output", str(tmp_path / "ray")]
+    ) == 0
+    assert _queries(tmp_path / "local") == _queries(tmp_path / "ray")
+
+
+def test_expected_gradient_length_runs(small_config, tmp_path):
+    config = small_config(loop={"rounds": 2, "batch_size": 10}, model={"standardize": True})
+    assert main(["run", str(config), "--strategy", "expected_gradient_length", "--output", str(tmp_path / "e")]) == 0
+    assert len(_queries(tmp_path / "e")) == 20
+
+
+@pytest.mark.parametrize(
+    ("committee", "message"),
+    [
+        ({"size": 1}, "model.committee.size: Input should be greater than or equal to 2"),
+        ({"members": [{"estimator": "logistic_regression"}]}, "a committee needs at least 2 members, got 1"),
+        ({"size": 3, "members": [{"estimator": "knn"}, {"estimator": "knn"}]}, "set exactly one of"),
+    ],
+)
+def test_committee_config_errors(small_config, tmp_path, capsys, committee, message):
+    config = small_config(model={"committee": committee})
+    assert main(["run", str(config), "--strategy", "bald", "--output", str(tmp_path / "o")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_member_estimator(small_config, tmp_path, capsys):
+    config = small_config(model={"committee": {"members": [{"estimator": "knn"}, {"estimator": "forest"}]}})
+    assert main(["run", str(config), "--strategy", "bald", "--output", str(tmp_path / "o")]) == 2
+    assert "unknown estimator 'forest'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
