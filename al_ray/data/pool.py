@@ -60,6 +60,12 @@ class Pool:
             stop = start + batch_rows
             yield self.row_ids[start:stop], self.features[start:stop]
 
+    def sample(self, rows: int, seed: int) -> np.ndarray:
+        """Return the features of up to ``rows`` pool rows drawn without replacement."""
+        count = min(rows, len(self))
+        picks = np.sort(np.random.default_rng(seed).choice(len(self), size=count, replace=False))
+        return self.features[picks]
+
     def dataset(self) -> "ray.data.Dataset":
         """Return the pool as a materialized Ray dataset with columns ``row_id`` and ``features``.
 

@@ -33,7 +33,7 @@ from al_ray.training import build_trainer
 from al_ray.runtime import ray_session
 from al_ray.scoring import choose_path, score_pool
 from al_ray.seeding import derive_seed
-from al_ray.strategies import Need, make_strategy
+from al_ray.strategies import Need, SelectionContext, make_strategy
 
 __all__ = ["RoundRecord", "RunResult", "ActiveLearningLoop", "default_output_dir"]
 
@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 STATUS_COMPLETED = "completed"
 STATUS_POOL_EXHAUSTED = "pool exhausted"
 STATUS_BUDGET_REACHED = "label budget reached"
+
+# Rows of the pool that density-weighted strategies compare candidates against.
+POOL_SAMPLE_ROWS = 2000
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,7 @@ class ActiveLearningLoop:
                 n,
                 derive_seed(config.seed, "select", round_index),
                 config.scoring,
+                self._selection_context(store, data, pool, round_index),
             )
             selection = scoring.selection
             if len(selection) == 0:
@@ -272,6 +276,18 @@ class ActiveLearningLoop:
         return model
 
     # Steps of a round.
+
+    def _selection_context(self, store, data, pool, round_index) -> SelectionContext:
+        """Build the extra inputs that the strategy's selector declares in ``context_needs``."""
+        needs = self.strategy.context_needs
+        labeled_features = None
+        pool_sample = None
+        if "labeled_features" in needs:
+            labeled = np.fromiter(sorted(store.labels()), dtype=np.int64)
+            labeled_features = data.subset(labeled).features
+        if "pool_sample" in needs:
+            pool_sample = pool.sample(POOL_SAMPLE_ROWS, derive_seed(self.config.seed, "pool-sample", round_index))
+        return SelectionContext(labeled_features=labeled_features, pool_sample=pool_sample)
 
     def _collect(self, store: LabelStore, source: LabelSource) -> None:
         """Request every pending task and store the answers that arrive in time."""

@@ -67,7 +67,8 @@ def badge_select(
     Raises:
         StrategyError: For a negative ``n`` or ``seed``, a ``chunk_rows``
             below 1, arrays that are not 2-D or differ in row count, no
-            columns, a NaN or an inf.
+            columns, a NaN or an inf, or gradient norms so large that the sum
+            of squared distances would overflow float64.
 
     Notes:
         Memory beyond the inputs: one float64 copy of each input that is not
@@ -80,18 +81,21 @@ def badge_select(
     a, a_norms = as_float64_rows("factors", factors, chunk_rows)
     h, h_norms = as_float64_rows("embeddings", embeddings, chunk_rows, n_rows=a.shape[0])
 
-    # |g_i|^2 = |a_i|^2 |h_i|^2 for an outer product. The distances below add
-    # two of these and subtract twice a product bounded by their mean, so a
-    # quarter of the float64 maximum keeps every intermediate finite.
+    m = a.shape[0]
+
+    # |g_i|^2 = |a_i|^2 |h_i|^2 for an outer product. Each squared distance is
+    # at most 2 (|g_i|^2 + |g_c|^2), so this limit keeps the sum of m of them,
+    # the D² sampling total, finite.
+    norm_limit = np.finfo(np.float64).max / (4 * max(m, 1))
     with np.errstate(over="ignore"):
         gradient_norms = a_norms * h_norms
-    if not np.all(gradient_norms <= np.finfo(np.float64).max / 4):
+    too_large = np.flatnonzero(~(gradient_norms <= norm_limit))
+    if too_large.size:
         raise StrategyError(
-            "the gradient embedding norms |a_i|^2 |h_i|^2 overflow float64; "
+            f"gradient embedding norms |a_i|^2 |h_i|^2 above {norm_limit:.3g} at positions "
+            f"{too_large[:5].tolist()} would overflow float64 in D² sampling; "
             "rescale the embeddings"
         )
-
-    m = a.shape[0]
     n_selected = min(n, m)
     selected = np.empty(n_selected, dtype=np.int64)
     if n_selected == 0:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans
@@ -113,6 +114,11 @@ def cluster_margin_select(
     m = margin_array.shape[0]
     utilities = as_float64_vector("margins", margin_array, m)
 
+    if n_clusters is not None and (
+        isinstance(n_clusters, bool) or not isinstance(n_clusters, numbers.Integral) or n_clusters < 1
+    ):
+        raise StrategyError(f"n_clusters must be an integer >= 1 or None, got {n_clusters!r}")
+    n_selected = min(n, m)
     if clusters is not None:
         if n_clusters is not None:
             raise StrategyError(
@@ -124,9 +130,9 @@ def cluster_margin_select(
         raise StrategyError("features are required unless precomputed clusters are given")
     else:
         points, _ = as_float64_rows("features", features, DEFAULT_CHUNK_ROWS, n_rows=m)
-        labels = _cluster(points, n_clusters, seed)
+        # Clustering is the slow step, so it is skipped when no row is wanted.
+        labels = _cluster(points, n_clusters, seed) if n_selected > 0 else np.zeros(m, np.int64)
 
-    n_selected = min(n, m)
     if n_selected == 0:
         return np.empty(0, dtype=np.int64)
     return _round_robin(utilities, labels, n_selected)
@@ -151,8 +157,6 @@ def _cluster(points: np.ndarray, n_clusters: int | None, seed: int) -> np.ndarra
     m = points.shape[0]
     if n_clusters is None:
         n_clusters = default_cluster_count(m)
-    elif isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
-        raise StrategyError(f"n_clusters must be an integer >= 1 or None, got {n_clusters!r}")
     n_clusters = min(int(n_clusters), m)
     if n_clusters <= 1:
         return np.zeros(m, dtype=np.int64)

@@ -81,9 +81,8 @@ def greedy_k_center(
     if n_selected == 0:
         return np.empty(0, dtype=np.int64)
 
-    # The inputs were checked once above, so scikit-learn may skip its own
-    # finiteness scan on every call below.
-    # scikit-learn rejects a pairwise_dist_chunk_size below 20.
+    # The inputs were checked above, so scikit-learn may skip its own
+    # finiteness scan on every call below. It rejects chunk sizes below 20.
     sklearn_chunk_rows = max(chunk_rows, 20)
     with config_context(assume_finite=True, pairwise_dist_chunk_size=sklearn_chunk_rows):
         if centers.shape[0] > 0:

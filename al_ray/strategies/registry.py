@@ -6,6 +6,12 @@ from typing import Any
 
 from al_ray.errors import StrategyError
 from al_ray.strategies.base import QueryStrategy
+from al_ray.strategies.batch_diverse import (
+    BadgeSampling,
+    ClusterMarginSampling,
+    CoreSetSampling,
+    InformationDensitySampling,
+)
 from al_ray.strategies.committee import (
     BaldSampling,
     ConsensusEntropySampling,
@@ -34,6 +40,10 @@ STRATEGIES: dict[str, type[QueryStrategy]] = {
         MaxDisagreementSampling,
         BaldSampling,
         ExpectedGradientLengthSampling,
+        CoreSetSampling,
+        BadgeSampling,
+        ClusterMarginSampling,
+        InformationDensitySampling,
     )
 }
 

@@ -78,3 +78,26 @@ def test_unknown_member_estimator(small_config, tmp_path, capsys):
     assert main(["run", str(config), "--strategy", "bald", "--output", str(tmp_path / "o")]) == 2
     assert "unknown estimator 'forest'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("strategy", ["coreset", "badge", "cluster_margin", "information_density"])
+def test_batch_diverse_strategy_runs(small_config, tmp_path, strategy):
+    config = small_config(loop={"rounds": 2, "batch_size": 10})
+    assert main(["run", str(config), "--strategy", strategy, "--output", str(tmp_path / "d")]) == 0
+    queries = _queries(tmp_path / "d")
+    assert len(queries) == 20
+    assert len({row_id for _, row_id in queries}) == 20
+
+
+def test_badge_ray_equals_local(ray_local, small_config, tmp_path):
+    config = small_config(loop={"rounds": 1, "batch_size": 10}, strategy={"name": "badge", "params": {"candidate_factor": 5}})
+    assert main(["run", str(config), "--output", str(tmp_path / "local")]) == 0
+    assert main(["run", str(config), "--scoring", "ray", "--output", str(tmp_path / "ray")]) == 0
+    assert _queries(tmp_path / "local") == _queries(tmp_path / "ray")
+
+
+def test_candidate_factor_invalid(small_config, tmp_path, capsys):
+    config = small_config(strategy={"name": "coreset", "params": {"candidate_factor": 0}})
+    assert main(["run", str(config), "--output", str(tmp_path / "o")]) == 2
+    assert "candidate_factor must be a whole number >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -254,8 +254,9 @@ def test_strategy_selection_keeps_row_identity(strategy: QueryStrategy) -> None:
 )
 def test_strategy_missing_need(cls: type[QueryStrategy]) -> None:
     strategy = cls()
-    for need in strategy.needs:
-        batch = build_batch(strategy.needs - {need}, np.arange(4), np.random.default_rng(12))
+    every_need = strategy.needs | strategy.candidate_needs
+    for need in every_need:
+        batch = build_batch(every_need - {need}, np.arange(4), np.random.default_rng(12))
         with pytest.raises(
             StrategyError, match=rf"this strategy needs '{need.value}' but the batch has none"
         ):
@@ -270,7 +271,7 @@ def test_strategy_misaligned_need(cls: type[QueryStrategy]) -> None:
     full = build_batch(strategy.needs | strategy.candidate_needs, np.arange(5), np.random.default_rng(13))
     for need in strategy.needs:
         value = getattr(full, need.value)
-        fields = {n.value: getattr(full, n.value) for n in strategy.needs}
+        fields = {n.value: getattr(full, n.value) for n in strategy.needs | strategy.candidate_needs}
         if need is Need.COMMITTEE_PROBABILITIES:
             fields[need.value] = value[:, :4]
             expected = rf"\(n_members, n_rows=5, n_classes\), got \({value.shape[0]}, 4, {value.shape[2]}\)"
@@ -295,7 +296,7 @@ def test_strategy_two_dimensional_row_ids(strategy: QueryStrategy) -> None:
 
 @pytest.mark.parametrize(
     "cls",
-    [cls for cls in STRATEGY_CLASSES if cls.select is QueryStrategy.select],
+    [cls for cls in STRATEGY_CLASSES if cls.choose is QueryStrategy.choose],
     ids=lambda cls: cls.name,
 )
 def test_top_n_strategy_picks_highest(cls: type[QueryStrategy]) -> None:
@@ -350,7 +351,7 @@ def test_strategy_contract_property(
     seed = data.draw(st.integers(0, 2**63 - 1))
     feature_seed = data.draw(st.integers(0, 2**32 - 1))
     batch = build_batch(
-        strategy.needs, row_ids, np.random.default_rng(feature_seed), probabilities=probabilities
+        strategy.needs | strategy.candidate_needs, row_ids, np.random.default_rng(feature_seed), probabilities=probabilities
     )
     batch_before = copy_batch(batch)
 

@@ -184,7 +184,8 @@ def test_badge_memory_bounded() -> None:
         ),
         (
             {"factors": np.full((4, 2), 1e150), "embeddings": np.full((4, 2), 1e150)},
-            r"the gradient embedding norms \|a_i\|\^2 \|h_i\|\^2 overflow float64",
+            r"gradient embedding norms \|a_i\|\^2 \|h_i\|\^2 above 1.12e\+307 at positions "
+            r"\[0, 1, 2, 3\] would overflow float64 in D² sampling",
         ),
     ],
 )

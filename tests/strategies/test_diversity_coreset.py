@@ -118,7 +118,7 @@ def test_k_center_float32_same_as_float64() -> None:
     assert got.tolist() == expected.tolist()
 
 
-@settings(deadline=None, max_examples=60)
+@settings(deadline=None, max_examples=40)
 @given(
     candidates=hnp.arrays(
         np.float64,
