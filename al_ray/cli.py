@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--strategies", default="margin,random", help="comma-separated strategy names (default: margin,random)"
     )
     compare.add_argument("--output", type=Path, help="output folder; default: runs/<name>/compare")
+    compare.add_argument(
+        "--resume", action="store_true", help="continue each strategy's run in --output where it stopped"
+    )
 
     commands.add_parser("strategies", help="list the query strategies and what each needs")
     return parser
@@ -113,8 +116,21 @@ def _load(args: argparse.Namespace, strategy: str | None = None):
     return config.with_overrides(**overrides) if overrides else config
 
 
-def _print_round(strategy: str):
+class _RoundPrinter:
+    """Print the table header before the first round, so an early error prints alone."""
+
+    def __init__(self) -> None:
+        self.header_printed = False
+
+    def for_strategy(self, strategy: str):
+        return _print_round(strategy, self)
+
+
+def _print_round(strategy: str, printer: _RoundPrinter):
     def emit(record) -> None:
+        if not printer.header_printed:
+            print(_ROW_FORMAT.format(*_ROW_HEADER), flush=True)
+            printer.header_printed = True
         print(
             _ROW_FORMAT.format(
                 strategy,
@@ -137,8 +153,7 @@ def _command_run(args: argparse.Namespace) -> int:
 
     config = _load(args, args.strategy)
     started = time.perf_counter()
-    print(_ROW_FORMAT.format(*_ROW_HEADER), flush=True)
-    loop = ActiveLearningLoop(config, output_dir=args.output, on_round=_print_round(config.strategy.name))
+    loop = ActiveLearningLoop(config, output_dir=args.output, on_round=_RoundPrinter().for_strategy(config.strategy.name))
     result = loop.run(resume=args.resume)
     _print_summary({config.strategy.name: result}, time.perf_counter() - started)
     return 0
@@ -159,7 +174,7 @@ def _command_compare(args: argparse.Namespace) -> int:
     root = args.output or Path("runs") / base.name / "compare"
     started = time.perf_counter()
     results = {}
-    print(_ROW_FORMAT.format(*_ROW_HEADER), flush=True)
+    printer = _RoundPrinter()
     # One Ray session for every strategy, started only if a run needs the Ray path.
     with contextlib.ExitStack() as ray_stack:
         for name, config in configs.items():
@@ -167,10 +182,12 @@ def _command_compare(args: argparse.Namespace) -> int:
                 config,
                 output_dir=root / name,
                 tracking_root=root,
-                on_round=_print_round(name),
+                on_round=printer.for_strategy(name),
                 ray_stack=ray_stack,
             )
-            results[name] = loop.run(resume=False)
+            # With --resume, strategies that had not started yet start now.
+            resume = args.resume and (root / name / "labels.db").exists()
+            results[name] = loop.run(resume=resume)
     curves = {
         name: [{"n_labeled": r.n_labeled, "accuracy": r.accuracy, "macro_f1": r.macro_f1} for r in result.rounds]
         for name, result in results.items()

@@ -469,12 +469,11 @@ def load_table(
             absent, a feature is not numeric or not finite, a label is missing,
             or the row ids are not unique integers.
     """
-    resolved = Path(path).expanduser().resolve()
+    given = Path(path).expanduser()
+    resolved = given.resolve()
     if not resolved.exists():
-        raise DataError(
-            f"data file {resolved} not found; check the path (relative paths start at "
-            f"{Path.cwd()})."
-        )
+        hint = "" if given.is_absolute() else f" (relative paths start at {Path.cwd()})"
+        raise DataError(f"data file {resolved} not found; check the path{hint}.")
     chosen_format = _resolve_format(resolved, file_format)
 
     if chosen_format == "npz":

@@ -112,3 +112,23 @@ def test_compare_writes_plot(small_config, tmp_path, capsys):
     margin_queries = [r["row_id"] for r in _read_csv(output / "margin" / "queries.csv")]
     assert random_queries != margin_queries
     assert np.unique(random_queries).size == 40
+
+
+def test_compare_resume_extends(small_config, tmp_path, capsys):
+    config = small_config(loop={"rounds": 1, "batch_size": 10})
+    output = tmp_path / "cmp"
+    assert main(["compare", str(config), "--strategies", "margin,random", "--output", str(output)]) == 0
+    assert main(["compare", str(config), "--strategies", "margin,random", "--output", str(output)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    argv = ["compare", str(config), "--strategies", "margin,random", "--output", str(output), "--resume", "--rounds", "2"]
+    assert main(argv) == 0
+    rows = _read_csv(output / "comparison.csv")
+    assert sorted((row["strategy"], row["round"]) for row in rows) == [
+        ("margin", "0"), ("margin", "1"), ("margin", "2"), ("random", "0"), ("random", "1"), ("random", "2"),
+    ]
+
+
+def test_error_prints_no_table(small_config, tmp_path, capsys):
+    config = small_config(loop={"rounds": 1, "batch_size": 5})
+    assert main(["run", str(config), "--output", str(tmp_path / "none"), "--resume"]) == 2
+    assert capsys.readouterr().out == ""
