@@ -27,6 +27,7 @@ __all__ = [
     "RayConfig",
     "RunConfig",
     "ScoringConfig",
+    "StabilizingConfig",
     "StrategyConfig",
     "TrackingConfig",
     "load_config",
@@ -112,6 +113,19 @@ class StrategyConfig(_Section):
         return name
 
 
+class StabilizingConfig(_Section):
+    """Stabilizing predictions (Bloodgood and Vijay-Shanker, CoNLL 2009).
+
+    The run stops once Cohen's kappa between the predictions of successive
+    models on an unlabeled stop set stays at or above ``threshold`` for
+    ``window`` rounds in a row.
+    """
+
+    threshold: float = Field(0.99, gt=0, le=1, description="minimum kappa between successive models")
+    window: int = Field(3, ge=1, description="rounds in a row that must reach the threshold")
+    stop_set_size: int = Field(1000, ge=10, description="pool rows in the stop set, sampled once from the seed")
+
+
 class LoopConfig(_Section):
     """How many rounds, and how many labels each asks for."""
 
@@ -119,6 +133,12 @@ class LoopConfig(_Section):
     batch_size: int = Field(50, gt=0, description="rows queried per round")
     label_budget: int | None = Field(None, ge=1, description="stop once this many labels are stored")
     collect_timeout_s: float = Field(600.0, gt=0, description="wait for answers at most this long per round")
+    target_accuracy: float | None = Field(
+        None, gt=0, le=1, description="stop once test accuracy reaches this value"
+    )
+    stabilizing: StabilizingConfig | None = Field(
+        None, description="stop once successive models agree on a held-out stop set"
+    )
 
 
 class ScoringConfig(_Section):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
 from al_ray.config import RunConfig
 from al_ray.data import LabeledData, Split, load_shipped, load_table, make_split
@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 STATUS_COMPLETED = "completed"
 STATUS_POOL_EXHAUSTED = "pool exhausted"
 STATUS_BUDGET_REACHED = "label budget reached"
+STATUS_TARGET_REACHED = "target accuracy reached"
+STATUS_STABILIZED = "predictions stabilized"
 
 # Rows of the pool that density-weighted strategies compare candidates against.
 POOL_SAMPLE_ROWS = 2000
@@ -187,6 +189,7 @@ class ActiveLearningLoop:
                 if tracker is not None:
                     tracker.finish("FAILED")
                 raise
+            store.set_meta("status", status)
             self._write_outputs(store)
             rounds = [self._record_from_store(row) for row in store.round_records() if row["status"] == "completed"]
             if model is None:
@@ -270,12 +273,49 @@ class ActiveLearningLoop:
             n_queried=len(store.tasks(round_index=round_index)),
             seconds=time.perf_counter() - started, scoring=scoring, train_seconds=train_seconds,
         )
-        if self.config.loop.label_budget is not None and len(store.queried_row_ids()) >= self.config.loop.label_budget:
-            if round_index < config.loop.rounds:
-                return STATUS_BUDGET_REACHED
+        if round_index < config.loop.rounds:
+            reason = self._stop_reason(store)
+            if reason is not None:
+                return reason
         return model
 
+    def _stop_reason(self, store: LabelStore) -> str | None:
+        """Return why the run should stop after the last completed round, or None."""
+        loop = self.config.loop
+        records = [row for row in store.round_records() if row["status"] == "completed"]
+        last = records[-1]["metrics"]
+        if loop.label_budget is not None and len(store.queried_row_ids()) >= loop.label_budget:
+            return STATUS_BUDGET_REACHED
+        if loop.target_accuracy is not None and last["accuracy"] >= loop.target_accuracy:
+            logger.info("accuracy %.4f reached the target %.4f; stopping", last["accuracy"], loop.target_accuracy)
+            return STATUS_TARGET_REACHED
+        if loop.stabilizing is not None:
+            kappas = [row["metrics"].get("stop_set_kappa") for row in records[-loop.stabilizing.window:]]
+            if len(kappas) == loop.stabilizing.window and all(
+                kappa is not None and kappa >= loop.stabilizing.threshold for kappa in kappas
+            ):
+                logger.info("stop-set kappa %s >= %.3f for %d rounds; stopping", kappas, loop.stabilizing.threshold, len(kappas))
+                return STATUS_STABILIZED
+        return None
+
     # Steps of a round.
+
+    def _stop_set_kappa(self, model, round_index: int, data: LabeledData, split: Split) -> float | None:
+        """Return Cohen's kappa between this and the previous round's model on the stop set."""
+        stabilizing = self.config.loop.stabilizing
+        if stabilizing is None or round_index == 0:
+            return None
+        # The stop set is unlabeled pool rows, drawn once from the root seed, so a
+        # resumed run compares on the same rows.
+        rng = np.random.default_rng(derive_seed(self.config.seed, "stop-set"))
+        rows = np.sort(rng.choice(split.pool, size=min(stabilizing.stop_set_size, len(split.pool)), replace=False))
+        features = data.subset(rows).features
+        previous = load_model(self._model_path(round_index - 1))
+        before, after = previous.predict(features), model.predict(features)
+        if np.array_equal(before, after):
+            # Kappa is 0/0 when both models predict one class for every row; they agree.
+            return 1.0
+        return float(cohen_kappa_score(before, after))
 
     def _selection_context(self, store, data, pool, round_index) -> SelectionContext:
         """Build the extra inputs that the strategy's selector declares in ``context_needs``."""
@@ -335,6 +375,9 @@ class ActiveLearningLoop:
             # 1 when the round scored on the Ray Data actor pool, 0 in-process.
             "scoring_on_ray": 1.0 if scoring is not None and scoring.path == "ray" else 0.0,
         }
+        kappa = self._stop_set_kappa(model, round_index, data, split)
+        if kappa is not None:
+            metrics["stop_set_kappa"] = kappa
         path = self._model_path(round_index)
         save_model(model, path)
         store.complete_round(round_index, metrics, model_path=str(path))
