@@ -95,8 +95,10 @@ def greedy_k_center(
             )
             nearest[squared == 0.0] = 0.0
         else:
+            # Direct differences, not the dot-product expansion: near-ties to the
+            # mean must not be decided by cancellation error. Memory is O(m * d).
             mean = points.mean(axis=0, keepdims=True)
-            nearest = euclidean_distances(points, mean)[:, 0]
+            nearest = np.sqrt(((points - mean) ** 2).sum(axis=1))
 
         selected = np.empty(n_selected, dtype=np.int64)
         for step in range(n_selected):

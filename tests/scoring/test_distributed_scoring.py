@@ -10,7 +10,8 @@ from al_ray.config import ScoringConfig
 from al_ray.data.pool import Pool
 from al_ray.models import SklearnClassifier
 from al_ray.scoring import score_pool
-from al_ray.strategies import STRATEGIES, make_strategy
+from al_ray.models.committee import Committee
+from al_ray.strategies import STRATEGIES, Need, make_strategy
 
 LOCAL = ScoringConfig(mode="local", batch_rows=128)
 RAY = ScoringConfig(mode="ray", batch_rows=128, num_actors=2, actor_num_cpus=0.5)
@@ -31,6 +32,17 @@ def _pool_and_model(n_rows: int = 1500, n_features: int = 8, seed: int = 0, dupl
     return Pool(row_ids, features, num_blocks=6), model
 
 
+def _committee(n_features: int = 8, seed: int = 0) -> Committee:
+    rng = np.random.default_rng(seed + 100)
+    members = [
+        SklearnClassifier(LogisticRegression(max_iter=200, C=c), ["a", "b", "c"]).fit(
+            rng.normal(size=(120, n_features)), rng.integers(0, 3, size=120)
+        )
+        for c in (0.1, 1.0, 10.0)
+    ]
+    return Committee(members)
+
+
 def _same(a, b) -> None:
     np.testing.assert_array_equal(a.selection.row_ids, b.selection.row_ids)
     np.testing.assert_allclose(a.selection.utilities, b.selection.utilities, rtol=0, atol=0)
@@ -41,6 +53,8 @@ def _same(a, b) -> None:
 def test_ray_equals_local(ray_local, name):
     pool, model = _pool_and_model()
     strategy = make_strategy(name)
+    if Need.COMMITTEE_PROBABILITIES in strategy.needs:
+        model = _committee()
     excluded = pool.row_ids[::5]
     local = score_pool(pool, strategy, model, excluded, 40, 11, LOCAL)
     distributed = score_pool(pool, strategy, model, excluded, 40, 11, RAY)
