@@ -14,13 +14,15 @@ from al_ray.strategies.diversity import greedy_k_center
 
 def reference_k_center(candidates: np.ndarray, labeled: np.ndarray, n: int) -> list[int]:
     """Greedy k-center written out with a full distance matrix, for small inputs."""
-    distances = ((candidates[:, None, :] - candidates[None, :, :]) ** 2).sum(axis=2)
+    # Euclidean distances (not squared), as the implementation keeps them, so a
+    # start from the non-integer mean rounds the same way in both.
+    distances = np.sqrt(((candidates[:, None, :] - candidates[None, :, :]) ** 2).sum(axis=2))
     if len(labeled):
-        to_labeled = ((candidates[:, None, :] - labeled[None, :, :]) ** 2).sum(axis=2)
+        to_labeled = np.sqrt(((candidates[:, None, :] - labeled[None, :, :]) ** 2).sum(axis=2))
         nearest = to_labeled.min(axis=1)
     else:
-        mean = candidates.mean(axis=0)
-        nearest = ((candidates - mean) ** 2).sum(axis=1)
+        mean = candidates.mean(axis=0, keepdims=True)
+        nearest = np.sqrt(((candidates - mean) ** 2).sum(axis=1))
     picks: list[int] = []
     for _ in range(min(n, len(candidates))):
         best = max((i for i in range(len(candidates)) if i not in picks), key=lambda i: (nearest[i], -i))
