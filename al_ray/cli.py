@@ -27,24 +27,19 @@ _ROW_FORMAT = "{:>18}  {:>5}  {:>9}  {:>8}  {:>8}  {:>7}  {:>6}  {:>11}"
 _ROW_HEADER = ("strategy", "round", "n_labeled", "accuracy", "macro_f1", "seconds", "path", "rows/s")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
+def _whole_number(minimum: int):
+    """Return an argparse type that accepts whole numbers of at least ``minimum``."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_run_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--rounds", type=_positive_int, help="query rounds; overrides loop.rounds")
-    command.add_argument("--seed", type=_seed, help="root seed; overrides seed")
+    command.add_argument("--rounds", type=_whole_number(1), help="query rounds; overrides loop.rounds")
+    command.add_argument("--seed", type=_whole_number(0), help="root seed; overrides seed")
     command.add_argument(
         "--scoring", choices=("auto", "local", "ray"), help="scoring path; overrides scoring.mode"
     )
