@@ -164,7 +164,9 @@ class ActiveLearningLoop:
             source = self._label_source or SimulatedOracle(
                 dict(zip(data.row_ids.tolist(), data.label_names(data.row_ids))),
             )
-            pool = Pool(data.subset(split.pool).row_ids, data.subset(split.pool).features)
+            pool_rows = data.subset(split.pool)
+            pool = Pool(pool_rows.row_ids, pool_rows.features)
+            self._stop_features = self._stop_set_features(data, split)
             session = _LazyRay(self._ray_stack or stack, config)
             if trainer.needs_ray:
                 session.ensure()
@@ -211,7 +213,7 @@ class ActiveLearningLoop:
         self._collect(store, source)
         model, train_seconds = self._train(store, data, trainer, 0)
         self._complete_round(
-            store, tracker, data, split, model, 0, n_queried=len(split.initial_labeled),
+            store, tracker, data, split, model, 0, previous=None, n_queried=len(split.initial_labeled),
             seconds=time.perf_counter() - started, scoring=None, train_seconds=train_seconds,
         )
         return model
@@ -267,9 +269,10 @@ class ActiveLearningLoop:
         else:
             logger.info("round %d: resuming with the tasks posted before the interruption", round_index)
         self._collect(store, source)
-        model, train_seconds = self._train(store, data, trainer, round_index)
+        new_model, train_seconds = self._train(store, data, trainer, round_index)
         self._complete_round(
-            store, tracker, data, split, model, round_index,
+            store, tracker, data, split, new_model, round_index,
+            previous=model,
             n_queried=len(store.tasks(round_index=round_index)),
             seconds=time.perf_counter() - started, scoring=scoring, train_seconds=train_seconds,
         )
@@ -277,7 +280,7 @@ class ActiveLearningLoop:
             reason = self._stop_reason(store)
             if reason is not None:
                 return reason
-        return model
+        return new_model
 
     def _stop_reason(self, store: LabelStore) -> str | None:
         """Return why the run should stop after the last completed round, or None."""
@@ -300,18 +303,26 @@ class ActiveLearningLoop:
 
     # Steps of a round.
 
-    def _stop_set_kappa(self, model, round_index: int, data: LabeledData, split: Split) -> float | None:
-        """Return Cohen's kappa between this and the previous round's model on the stop set."""
+    def _stop_set_features(self, data: LabeledData, split: Split) -> np.ndarray | None:
+        """Return the features of the stop set, or None when stabilizing is off.
+
+        The stop set is unlabeled pool rows drawn once from the root seed, so a
+        resumed run compares models on the same rows.
+        """
         stabilizing = self.config.loop.stabilizing
-        if stabilizing is None or round_index == 0:
+        if stabilizing is None:
             return None
-        # The stop set is unlabeled pool rows, drawn once from the root seed, so a
-        # resumed run compares on the same rows.
         rng = np.random.default_rng(derive_seed(self.config.seed, "stop-set"))
-        rows = np.sort(rng.choice(split.pool, size=min(stabilizing.stop_set_size, len(split.pool)), replace=False))
-        features = data.subset(rows).features
-        previous = load_model(self._model_path(round_index - 1))
-        before, after = previous.predict(features), model.predict(features)
+        size = min(stabilizing.stop_set_size, len(split.pool))
+        rows = np.sort(rng.choice(split.pool, size=size, replace=False))
+        return data.subset(rows).features
+
+    def _stop_set_kappa(self, previous, model) -> float | None:
+        """Return Cohen's kappa between the previous and the new model on the stop set."""
+        if self._stop_features is None or previous is None:
+            return None
+        before = previous.predict(self._stop_features)
+        after = model.predict(self._stop_features)
         if np.array_equal(before, after):
             # Kappa is 0/0 when both models predict one class for every row; they agree.
             return 1.0
@@ -358,15 +369,20 @@ class ActiveLearningLoop:
         return model, time.perf_counter() - started
 
     def _complete_round(
-        self, store, tracker, data, split, model, round_index, *, n_queried, seconds, scoring, train_seconds
+        self, store, tracker, data, split, model, round_index, *,
+        previous, n_queried, seconds, scoring, train_seconds,
     ) -> None:
+        """Evaluate the round's model, save it, mark the round completed and report it."""
         test = data.subset(split.test)
         predicted = model.predict(test.features)
+        macro_f1 = f1_score(
+            test.labels, predicted, average="macro", labels=np.arange(len(data.classes)), zero_division=0
+        )
         metrics = {
             "n_labeled": float(len(store.labels())),
             "n_queried": float(n_queried),
             "accuracy": float(accuracy_score(test.labels, predicted)),
-            "macro_f1": float(f1_score(test.labels, predicted, average="macro", labels=np.arange(len(data.classes)), zero_division=0)),
+            "macro_f1": float(macro_f1),
             "round_seconds": seconds,
             "train_seconds": train_seconds,
             "scoring_seconds": scoring.seconds if scoring else 0.0,
@@ -375,15 +391,17 @@ class ActiveLearningLoop:
             # 1 when the round scored on the Ray Data actor pool, 0 in-process.
             "scoring_on_ray": 1.0 if scoring is not None and scoring.path == "ray" else 0.0,
         }
-        kappa = self._stop_set_kappa(model, round_index, data, split)
+        kappa = self._stop_set_kappa(previous, model)
         if kappa is not None:
             metrics["stop_set_kappa"] = kappa
+
         path = self._model_path(round_index)
         save_model(model, path)
         store.complete_round(round_index, metrics, model_path=str(path))
         if tracker is not None:
             tracker.log_round(round_index, metrics)
         self._write_outputs(store)
+
         stored = next(row for row in store.round_records() if row["round_index"] == round_index)
         record = self._record_from_store(stored)
         logger.info(
@@ -443,8 +461,8 @@ class ActiveLearningLoop:
             path = self.output_dir / name
             if path.exists():
                 tracker.log_artifact(path)
-        if self.config.tracking.log_model and model is not None and model._fitted is not None:
-            tracker.log_sklearn_model(model._fitted, list(data.classes))
+        if self.config.tracking.log_model:
+            tracker.log_sklearn_models(model.fitted_estimators(), list(data.classes))
         tracker.finish("FINISHED")
 
     def _write_outputs(self, store: LabelStore) -> None:

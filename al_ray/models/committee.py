@@ -48,6 +48,14 @@ class Committee:
     def predict(self, features: np.ndarray) -> np.ndarray:
         return self.predict_proba(features).argmax(axis=1)
 
+    def fitted_estimators(self) -> dict[str, object]:
+        """Return every member's fitted estimator, named ``member_<index>``."""
+        named = {}
+        for index, member in enumerate(self.members):
+            for estimator in member.fitted_estimators().values():
+                named[f"member_{index}"] = estimator
+        return named
+
     def embed(self, features: np.ndarray) -> np.ndarray:
         """Return the first member's last-layer input (members share one preprocessing)."""
         return self.members[0].embed(features)

@@ -160,10 +160,17 @@ class SklearnClassifier:
         features = _as_float64(features)
         if features.shape[0] == 0 or not hasattr(self.estimator, "steps"):
             return features
-        fitted = self._fitted if self._fitted is not None else None
-        if fitted is None:
+        if self._fitted is None:
             return features
-        return np.asarray(fitted[:-1].transform(features), dtype=np.float64)
+        return np.asarray(self._fitted[:-1].transform(features), dtype=np.float64)
+
+    def fitted_estimators(self) -> dict[str, BaseEstimator]:
+        """Return the fitted scikit-learn estimator by name, for logging as an MLflow model.
+
+        Empty while unfitted, or when only one class was labeled and no
+        estimator was fitted.
+        """
+        return {} if self._fitted is None else {"model": self._fitted}
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Return the most likely class index per row, shape ``(n_rows,)``."""

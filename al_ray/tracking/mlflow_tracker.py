@@ -90,8 +90,8 @@ class MlflowTracker:
         for key, value in tags.items():
             self.client.set_tag(self._require_run(), key, value)
 
-    def log_sklearn_model(self, estimator: Any, classes: list[str]) -> None:
-        """Log a fitted scikit-learn estimator as the run's model, with its class names."""
+    def log_sklearn_models(self, estimators: Mapping[str, Any], classes: list[str]) -> None:
+        """Log fitted scikit-learn estimators as the run's models, one per name, with the class names."""
         import mlflow
         import mlflow.sklearn
 
@@ -99,13 +99,14 @@ class MlflowTracker:
         mlflow.set_tracking_uri(self.tracking_uri)
         try:
             with mlflow.start_run(run_id=self._require_run()):
-                mlflow.sklearn.log_model(
-                    estimator,
-                    name="model",
-                    pip_requirements=PIP_REQUIREMENTS,
-                    serialization_format="skops",
-                    metadata={"classes": classes},
-                )
+                for name, estimator in estimators.items():
+                    mlflow.sklearn.log_model(
+                        estimator,
+                        name=name,
+                        pip_requirements=PIP_REQUIREMENTS,
+                        serialization_format="skops",
+                        metadata={"classes": classes},
+                    )
         finally:
             mlflow.set_tracking_uri(previous)
 

@@ -101,3 +101,19 @@ def test_candidate_factor_invalid(small_config, tmp_path, capsys):
     assert main(["run", str(config), "--output", str(tmp_path / "o")]) == 2
     assert "candidate_factor must be a whole number >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_committee_logs_member_models(ray_local, small_config, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    config = small_config(
+        loop={"rounds": 1, "batch_size": 10},
+        model={"committee": {"size": 2}},
+        tracking={"enabled": True, "experiment": "committee"},
+    )
+    output = tmp_path / "m"
+    assert main(["run", str(config), "--strategy", "vote_entropy", "--output", str(output)]) == 0
+    client = MlflowClient(tracking_uri=f"sqlite:///{output / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("committee")
+    models = client.search_logged_models([experiment.experiment_id])
+    assert sorted(model.name for model in models) == ["member_0", "member_1"]
