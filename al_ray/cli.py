@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from al_ray.errors import AlRayError
+from al_ray.errors import AlRayError, ConfigError
 
 __all__ = ["main"]
 
@@ -161,7 +161,7 @@ def _command_compare(args: argparse.Namespace) -> int:
 
     names = [name.strip() for name in args.strategies.split(",") if name.strip()]
     if len(names) < 1:
-        raise AlRayError(f"--strategies needs at least one name, got {args.strategies!r}")
+        raise ConfigError(f"--strategies needs at least one strategy name, got {args.strategies!r}")
     for name in names:
         make_strategy(name)
     configs = {name: _load(args, name) for name in names}

@@ -39,7 +39,7 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    """Where the rows come from and how they are split."""
+    """The data source and its split into initial labeled set, pool and test set."""
 
     dataset: str | None = Field(None, description="name of a shipped dataset, e.g. mnist_test")
     path: str | None = Field(None, description="the user's own CSV, Parquet or NPZ file")
@@ -127,7 +127,7 @@ class StabilizingConfig(_Section):
 
 
 class LoopConfig(_Section):
-    """How many rounds, and how many labels each asks for."""
+    """Round count, batch size and stopping criteria."""
 
     rounds: int = Field(10, ge=1, description="query rounds after the initial model")
     batch_size: int = Field(50, gt=0, description="rows queried per round")
@@ -142,7 +142,7 @@ class LoopConfig(_Section):
 
 
 class ScoringConfig(_Section):
-    """How the unlabeled pool is scored."""
+    """Scoring path and actor-pool settings for the unlabeled pool."""
 
     mode: Literal["auto", "local", "ray"] = Field(
         "auto", description="local: in the driver; ray: Ray Data actor pool; auto: by pool size"
@@ -168,7 +168,7 @@ class RayConfig(_Section):
 
 
 class LabelsConfig(_Section):
-    """Where labels are stored and who answers."""
+    """The label store and the label source."""
 
     store: str | None = Field(None, description="SQLAlchemy URL or file; default: OUTPUT/labels.db")
     source: Literal["oracle"] = Field("oracle", description="oracle: simulated annotator from ground truth")

@@ -40,7 +40,7 @@ class ConfigError(AlRayError, ValueError):
 
 
 class DataError(AlRayError, ValueError):
-    """A data source is missing, malformed or holds values that cannot be used."""
+    """A data source is missing, malformed or contains values that cannot be used."""
 
 
 class StrategyError(AlRayError, ValueError):

@@ -1,7 +1,7 @@
 """Measure in-process against Ray Data pool scoring and find the crossover pool size.
 
 Both paths score the same pool with the same model and strategy and must return
-the same selection; this script checks that on every size, then times each
+the same selection. The script checks that on every size, then times each
 path (best of ``--repeats``) in one Ray session. The Ray time includes the
 per-round actor-pool start-up, because the loop pays it every round.
 

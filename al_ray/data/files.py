@@ -469,10 +469,10 @@ def load_table(
             absent, a feature is not numeric or not finite, a label is missing,
             or the row ids are not unique integers.
     """
-    given = Path(path).expanduser()
-    resolved = given.resolve()
+    requested_path = Path(path).expanduser()
+    resolved = requested_path.resolve()
     if not resolved.exists():
-        hint = "" if given.is_absolute() else f" (relative paths start at {Path.cwd()})"
+        hint = "" if requested_path.is_absolute() else f" (relative paths start at {Path.cwd()})"
         raise DataError(f"data file {resolved} not found; check the path{hint}.")
     chosen_format = _resolve_format(resolved, file_format)
 

@@ -414,8 +414,13 @@ class ActiveLearningLoop:
     # Bookkeeping.
 
     def _check_output(self, resume: bool, store_location) -> None:
-        existing = Path(store_location).exists() if not str(store_location).startswith(("sqlite:", "postgresql")) else None
-        if resume and existing is False:
+        """Reject a fresh run into a used store, and a resume with no store to continue."""
+        if str(store_location).startswith(("sqlite:", "postgresql")):
+            # NOTE: a store given as a URL is not checked here; the config
+            # fingerprint check still rejects resuming a different run.
+            return
+        existing = Path(store_location).exists()
+        if resume and not existing:
             raise ResumeError(
                 f"nothing to resume: no label store at {Path(store_location).resolve()}; "
                 "run without --resume to start, or pass the --output of the run to continue"

@@ -69,10 +69,10 @@ def candidates_for_batch(
     batch = build_batch(strategy.needs | strategy.candidate_needs, model, row_ids, features)
     utilities = strategy.utility(batch, seed) if len(batch) else np.empty(0, dtype=np.float64)
     shortlist = select_top_n(row_ids, utilities, strategy.candidate_count(n), seed)
-    kept = batch.subset(positions_of(row_ids, shortlist.row_ids))
+    shortlisted = batch.subset(positions_of(row_ids, shortlist.row_ids))
     # Only the inputs choose() reads travel on; the rest would be dead weight.
-    payload = {need.value: kept.field(need) for need in strategy.candidate_needs}
-    return CandidateSet(ScoringBatch(row_ids=kept.row_ids, **payload), shortlist.utilities)
+    payload = {need.value: shortlisted.field(need) for need in strategy.candidate_needs}
+    return CandidateSet(ScoringBatch(row_ids=shortlisted.row_ids, **payload), shortlist.utilities)
 
 
 def merge_candidates(parts: list[CandidateSet], count: int, seed: int, strategy: QueryStrategy) -> CandidateSet:

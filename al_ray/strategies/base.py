@@ -1,10 +1,12 @@
 """The query-strategy interface: a measure of utility per row and a selector.
 
 A strategy turns what the scorer supplies for a batch of pool rows into one
-utility per row (higher means "ask for this label first"), then selects the
-``n`` best rows. It declares the inputs it needs in :attr:`QueryStrategy.needs`;
-the scorer computes exactly those and nothing else, so the loop never has to
-know which strategy it runs.
+utility per row (higher means "ask for this label first"). Scoring keeps the
+top ``candidate_factor * n`` rows, and :meth:`QueryStrategy.choose` picks ``n``
+of them: the best ones by default, a diverse batch for batch-diverse
+strategies. A strategy declares the inputs it needs in ``needs`` and
+``candidate_needs``. The scorer computes exactly those, so the loop never has
+to know which strategy it runs.
 
 Strategies are pure numpy: they must never import Ray, so they run the same in
 a scoring actor, in the driver and in tests.
@@ -26,7 +28,7 @@ __all__ = ["Need", "QueryStrategy", "ScoringBatch", "SelectionContext", "positio
 
 
 class Need(str, enum.Enum):
-    """An input that a strategy asks the scorer to compute for each pool row."""
+    """An input that a strategy requests from the scorer for each pool row."""
 
     PROBABILITIES = "probabilities"
     """Class probabilities of the current model, shape ``(n_rows, n_classes)``."""
@@ -83,13 +85,13 @@ class ScoringBatch:
         )
 
     def field(self, need: "Need") -> np.ndarray | None:
-        """Return the array that holds ``need``, or None when the batch lacks it."""
+        """Return the array that contains ``need``, or None when the batch lacks it."""
         return getattr(self, need.value)
 
 
 @dataclass(frozen=True)
 class SelectionContext:
-    """What a batch-diverse selector may need beyond the candidates themselves."""
+    """Extra inputs that a batch-diverse selector may need beyond the candidates."""
 
     labeled_features: np.ndarray | None = None
     """Features of every labeled row, shape ``(n_labeled, n_features)``."""
@@ -99,10 +101,11 @@ class SelectionContext:
 
 
 class QueryStrategy(ABC):
-    """A query strategy: :meth:`utility` is the measure, :meth:`select` the selector.
+    """A query strategy: :meth:`utility` is the measure, :meth:`select` and :meth:`choose` the selectors.
 
     Subclasses set ``name``, ``needs`` and ``description`` and implement
-    :meth:`utility`. The default selector takes the ``n`` highest utilities,
+    :meth:`utility`; batch-diverse strategies also override :meth:`choose`.
+    The default selector takes the ``n`` highest utilities,
     breaking ties by a key derived from the seed and the ``row_id`` (see
     :func:`~al_ray.strategies.selection.tie_keys`), so the selection does not
     depend on how the pool was split into batches.

@@ -102,7 +102,7 @@ def coarsen(utilities: np.ndarray) -> np.ndarray:
     they tie and the seeded tie key decides, whatever the batching.
     """
     bits = np.ascontiguousarray(utilities, dtype=np.float64).view(np.int64)
-    # NOTE: two values a few ulps apart can still straddle a step boundary; the
+    # NOTE: two values a few ulps apart can still straddle a step boundary. The
     # chance is about (ulps apart) / 4096 per pair, so a mismatch is rare, not impossible.
     return (bits & np.int64(~0xFFF)).view(np.float64)
 

@@ -1,9 +1,9 @@
 """Committee members as Ray actors that retrain in parallel on bootstrap samples.
 
 Each member is one actor holding its unfitted estimator. Every round the
-labeled features and labels go to the object store once; each member draws
-its bootstrap sample with a seed derived from the run's root seed, the member
-index and the round, fits, and returns its fitted model. Because the seed is a
+labeled features and labels go to the object store once. Each member then
+draws its bootstrap sample with a seed derived from the run's root seed, the
+member index and the round, fits, and returns its fitted model. Because the seed is a
 function of (root seed, member, round) only, an actor that dies mid-round is
 restarted by Ray, retries the fit, and returns the same model, so the round's
 selection does not change.
