@@ -46,7 +46,9 @@ class DataConfig(_Section):
     label_column: str | None = Field(None, description="label column of `path`")
     row_id_column: str | None = Field(None, description="integer id column of `path`; default: row number")
     feature_columns: list[str] | None = Field(None, description="feature columns of `path`; default: all others")
-    initial_labeled: int = Field(20, ge=1, description="rows labeled before round 1, stratified by class")
+    initial_labeled: int = Field(
+        20, ge=0, description="rows labeled before round 1, stratified by class; 0 for a cold start"
+    )
     test_size: float = Field(0.2, gt=0, description="held-out rows: a count (>= 1) or a fraction in (0, 1)")
     pool_size: int | None = Field(None, ge=1, description="cap on the unlabeled pool; default: all rows left")
 

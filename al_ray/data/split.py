@@ -142,14 +142,17 @@ def make_split(
     The test set is drawn first, stratified by class with scikit-learn's
     ``train_test_split``. The initial labeled set is drawn from the remaining
     rows the same way, then adjusted so that it contains at least one row of
-    every class left after the test split. The pool is the rest, optionally
-    cut down to ``pool_size`` rows by a stratified sample. Rows cut from the
-    pool belong to no set.
+    every class left after the test split. An initial set smaller than the
+    class count cannot cover every class: it is a uniform random sample
+    instead, and it may be empty (a cold start). The pool is the rest,
+    optionally cut down to ``pool_size`` rows by a stratified sample. Rows cut
+    from the pool belong to no set.
 
     Args:
         data: The dataset to split.
-        initial_labeled: Number of rows labeled before the first query; at
-            least the number of classes.
+        initial_labeled: Number of rows labeled before the first query; 0
+            for a cold start. Below the number of classes, not every class
+            is labeled before the first query.
         test_size: Test rows as a count (int) or as a fraction of all rows in (0, 1) (float).
         seed: Non-negative seed. The same seed and data give the same split.
         pool_size: Maximum number of pool rows, or None to keep every remaining row.
@@ -163,7 +166,7 @@ def make_split(
     """
     n_rows = len(data)
     seed = _check_int(seed, "seed", 0)
-    initial_count = _check_int(initial_labeled, "initial_labeled", 1)
+    initial_count = _check_int(initial_labeled, "initial_labeled", 0)
     if pool_size is not None:
         pool_size = _check_int(pool_size, "pool_size", 1)
     if n_rows < 2:
@@ -172,12 +175,6 @@ def make_split(
 
     counts = _class_counts(data.labels, data.classes)
     n_classes = len(counts)
-    if initial_count < n_classes:
-        raise DataError(
-            f"initial_labeled={initial_count} is less than the {n_classes} classes in dataset "
-            f"{data.name!r}; the stratified initial set needs one row per class, so set "
-            f"initial_labeled to at least {n_classes}."
-        )
     single = [name for name, count in counts.items() if count < 2]
     if single:
         raise DataError(
@@ -218,14 +215,25 @@ def make_split(
             "split needs at least 2 per class. Lower test_size or add rows of those classes."
         )
 
-    initial, pool = train_test_split(
-        rest,
-        train_size=initial_count,
-        random_state=_random_state(int(seeds[1])),
-        stratify=data.labels[rest],
-    )
     rng = np.random.default_rng(int(seeds[2]))
-    initial, pool = _cover_every_class(initial, pool, data.labels, rng)
+    if initial_count >= n_classes:
+        initial, pool = train_test_split(
+            rest,
+            train_size=initial_count,
+            random_state=_random_state(int(seeds[1])),
+            stratify=data.labels[rest],
+        )
+        initial, pool = _cover_every_class(initial, pool, data.labels, rng)
+    else:
+        # Too few rows to stratify: the first rounds start cold, and the loop
+        # falls back to a diversity strategy until two classes are labeled.
+        shuffled = np.random.default_rng(int(seeds[1])).permutation(rest)
+        initial, pool = shuffled[:initial_count], shuffled[initial_count:]
+        logger.info(
+            "initial_labeled=%d is below the %d classes of %s; drew a uniform sample that "
+            "cannot cover every class",
+            initial_count, n_classes, data.name,
+        )
 
     if pool_size is not None and pool_size < pool.size:
         dropped = pool.size - pool_size

@@ -28,7 +28,7 @@ from al_ray.labels import LabelSource, LabelStore, SimulatedOracle
 from al_ray.loop.model_io import load_model, save_model
 from al_ray.loop.outputs import CURVE_COLUMNS, write_csv_atomic, write_learning_curve_plot
 from al_ray.loop.state import config_fingerprint, describe_difference
-from al_ray.models import SklearnClassifier
+from al_ray.models import PriorClassifier, SklearnClassifier
 from al_ray.training import build_trainer
 from al_ray.runtime import ray_session
 from al_ray.scoring import choose_path, score_pool
@@ -47,6 +47,10 @@ STATUS_STABILIZED = "predictions stabilized"
 
 # Rows of the pool that density-weighted strategies compare candidates against.
 POOL_SAMPLE_ROWS = 2000
+
+# Used in place of a strategy that needs a model while fewer than two classes
+# are labeled: it needs features only.
+COLD_START_STRATEGY = "kcenter"
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,7 @@ class ActiveLearningLoop:
         self._label_source = label_source
         self.on_round = on_round or (lambda record: None)
         self.strategy = make_strategy(config.strategy.name, config.strategy.params)
+        self.cold_start_strategy = make_strategy(COLD_START_STRATEGY)
         self._ray_stack = ray_stack
 
     # The run, top to bottom.
@@ -238,17 +243,18 @@ class ActiveLearningLoop:
                     logger.info("label budget of %d reached; stopping", config.loop.label_budget)
                     return STATUS_BUDGET_REACHED
             store.begin_round(round_index)
+            strategy = self._round_strategy(store, round_index)
             if choose_path(config.scoring, len(pool)) == "ray":
                 session.ensure()
             scoring = score_pool(
                 pool,
-                self.strategy,
+                strategy,
                 model,
                 excluded,
                 n,
                 derive_seed(config.seed, "select", round_index),
                 config.scoring,
-                self._selection_context(store, data, pool, round_index),
+                self._selection_context(strategy, store, data, pool, round_index),
             )
             selection = scoring.selection
             if len(selection) == 0:
@@ -328,9 +334,24 @@ class ActiveLearningLoop:
             return 1.0
         return float(cohen_kappa_score(before, after))
 
-    def _selection_context(self, store, data, pool, round_index) -> SelectionContext:
+    def _round_strategy(self, store: LabelStore, round_index: int):
+        """Return the configured strategy, or the cold-start one while it cannot run.
+
+        A strategy that needs a model cannot run on the label prior that
+        stands in for a model until two classes are labeled.
+        """
+        if not self.strategy.needs_model or _labeled_class_count(store) >= 2:
+            return self.strategy
+        logger.info(
+            "round %d: %s needs a model, and fewer than two classes are labeled; "
+            "querying with %s (%s) instead",
+            round_index, self.strategy.name, self.cold_start_strategy.name, self.cold_start_strategy.description,
+        )
+        return self.cold_start_strategy
+
+    def _selection_context(self, strategy, store, data, pool, round_index) -> SelectionContext:
         """Build the extra inputs that the strategy's selector declares in ``context_needs``."""
-        needs = self.strategy.context_needs
+        needs = strategy.context_needs
         labeled_features = None
         pool_sample = None
         if "labeled_features" in needs:
@@ -365,7 +386,14 @@ class ActiveLearningLoop:
         class_index = {name: index for index, name in enumerate(data.classes)}
         targets = np.array([class_index[labels[row_id]] for row_id in row_ids.tolist()], dtype=np.int64)
         started = time.perf_counter()
-        model = trainer.fit(data.subset(row_ids).features, targets, round_index)
+        if np.unique(targets).size < 2:
+            logger.info(
+                "round %d: %d labels cover %d classes; the model is the label prior until two classes are labeled",
+                round_index, targets.size, np.unique(targets).size,
+            )
+            model = PriorClassifier(data.classes, targets)
+        else:
+            model = trainer.fit(data.subset(row_ids).features, targets, round_index)
         return model, time.perf_counter() - started
 
     def _complete_round(
@@ -390,6 +418,8 @@ class ActiveLearningLoop:
             "scoring_rows": float(scoring.rows_scored) if scoring else 0.0,
             # 1 when the round scored on the Ray Data actor pool, 0 in-process.
             "scoring_on_ray": 1.0 if scoring is not None and scoring.path == "ray" else 0.0,
+            # 1 when the round queried with the cold-start strategy in place of the configured one.
+            "cold_start": 1.0 if scoring is not None and scoring.strategy != self.strategy.name else 0.0,
         }
         kappa = self._stop_set_kappa(previous, model)
         if kappa is not None:
@@ -525,6 +555,10 @@ class _LazyRay:
 
         if not ray.is_initialized():
             self._stack.enter_context(ray_session(self._config.ray))
+
+
+def _labeled_class_count(store: LabelStore) -> int:
+    return len(set(store.labels().values()))
 
 
 def _scoring_path(round_index: int, metrics: dict) -> str:

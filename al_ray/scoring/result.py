@@ -19,6 +19,8 @@ class ScoringResult:
     """``"local"`` (in-process) or ``"ray"`` (Ray Data actor pool)."""
 
     seconds: float = 0.0
+    strategy: str = ""
+    """Name of the strategy that selected the rows."""
 
     @property
     def rows_per_s(self) -> float:

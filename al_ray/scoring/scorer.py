@@ -67,4 +67,4 @@ def score_pool(
         "scored %d rows on the %s path in %.3f s; chose %d of %d candidates in %.3f s",
         rows_to_score, path, scored_s, len(selection), len(candidates), seconds - scored_s,
     )
-    return ScoringResult(selection, rows_to_score, path, seconds)
+    return ScoringResult(selection, rows_to_score, path, seconds, strategy.name)

@@ -166,6 +166,11 @@ class QueryStrategy(ABC):
         positions = positions_of(batch.row_ids, shortlist.row_ids)
         return self.choose(batch.subset(positions), shortlist.utilities, n, seed, context or SelectionContext())
 
+    @property
+    def needs_model(self) -> bool:
+        """True when scoring or choosing needs anything a fitted model computes."""
+        return bool((self.needs | self.candidate_needs) - {Need.FEATURES})
+
     def candidate_count(self, n: int) -> int:
         """Return how many top-utility rows scoring keeps as candidates for ``n`` queries."""
         return n * self.candidate_factor

@@ -18,13 +18,14 @@ from al_ray.strategies.base import Need, QueryStrategy, ScoringBatch, SelectionC
 from al_ray.strategies.diversity import badge_select, cluster_margin_select, greedy_k_center, information_density
 from al_ray.strategies.expected_change import gradient_embedding_factors
 from al_ray.strategies.measures import entropy, margin
-from al_ray.strategies.selection import Selection, empty_selection
+from al_ray.strategies.selection import Selection, empty_selection, uniform_utility
 
 __all__ = [
     "BadgeSampling",
     "ClusterMarginSampling",
     "CoreSetSampling",
     "InformationDensitySampling",
+    "KCenterSampling",
 ]
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,28 @@ class CoreSetSampling(_BatchDiverse):
     candidate_needs = frozenset({Need.FEATURES})
     context_needs = frozenset({"labeled_features"})
     description = "greedy k-center on features among the top-margin candidates"
+
+    def _positions(self, candidates, utilities, n, seed, context) -> np.ndarray:
+        return greedy_k_center(candidates.features, context.labeled_features, n)
+
+
+class KCenterSampling(_BatchDiverse):
+    """Greedy k-center on features among random candidates; needs no model.
+
+    The cold-start strategy: the loop uses it in place of any strategy that
+    needs a model until the labels hold two classes. It is core-set without
+    the uncertainty filter, so it also serves as a pure-diversity baseline.
+    """
+
+    name = "kcenter"
+    needs = frozenset()
+    candidate_needs = frozenset({Need.FEATURES})
+    context_needs = frozenset({"labeled_features"})
+    default_candidate_factor = 20
+    description = "greedy k-center on features among random candidates; needs no model"
+
+    def utility(self, batch: ScoringBatch, seed: int) -> np.ndarray:
+        return uniform_utility(batch.row_ids, seed)
 
     def _positions(self, candidates, utilities, n, seed, context) -> np.ndarray:
         return greedy_k_center(candidates.features, context.labeled_features, n)

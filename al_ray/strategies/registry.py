@@ -11,6 +11,7 @@ from al_ray.strategies.batch_diverse import (
     ClusterMarginSampling,
     CoreSetSampling,
     InformationDensitySampling,
+    KCenterSampling,
 )
 from al_ray.strategies.committee import (
     BaldSampling,
@@ -44,6 +45,7 @@ STRATEGIES: dict[str, type[QueryStrategy]] = {
         BadgeSampling,
         ClusterMarginSampling,
         InformationDensitySampling,
+        KCenterSampling,
     )
 }
 

@@ -15,7 +15,15 @@ import numpy as np
 
 from al_ray.errors import StrategyError
 
-__all__ = ["Selection", "coarsen", "empty_selection", "merge_selections", "select_top_n", "tie_keys"]
+__all__ = [
+    "Selection",
+    "coarsen",
+    "empty_selection",
+    "merge_selections",
+    "select_top_n",
+    "tie_keys",
+    "uniform_utility",
+]
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -53,6 +61,16 @@ def tie_keys(row_ids: np.ndarray, seed: int) -> np.ndarray:
         z = ((z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK64
         z = ((z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK64
         return z ^ (z >> np.uint64(31))
+
+
+def uniform_utility(row_ids: np.ndarray, seed: int) -> np.ndarray:
+    """Return a uniform draw in [0, 1) per row from ``(seed, row_id)`` alone, shape ``(n_rows,)``.
+
+    Batching cannot change which rows win. The top 53 bits of the key give an
+    exact float64.
+    """
+    keys = tie_keys(row_ids, seed ^ 0x5DEECE66D)
+    return (keys >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
 def select_top_n(row_ids: np.ndarray, utilities: np.ndarray, n: int, seed: int) -> Selection:

@@ -6,7 +6,7 @@ import numpy as np
 
 from al_ray.strategies.base import Need, QueryStrategy, ScoringBatch
 from al_ray.strategies.measures import entropy, least_confidence, margin
-from al_ray.strategies.selection import tie_keys
+from al_ray.strategies.selection import uniform_utility
 
 __all__ = [
     "EntropySampling",
@@ -24,10 +24,7 @@ class RandomSampling(QueryStrategy):
     description = "uniform at random, seeded; the baseline"
 
     def utility(self, batch: ScoringBatch, seed: int) -> np.ndarray:
-        # A uniform draw per row from (seed, row_id) alone, so batching cannot
-        # change which rows win. The top 53 bits give an exact float64 in [0, 1).
-        keys = tie_keys(batch.row_ids, seed ^ 0x5DEECE66D)
-        return (keys >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+        return uniform_utility(batch.row_ids, seed)
 
 
 class LeastConfidenceSampling(QueryStrategy):

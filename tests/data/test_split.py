@@ -155,11 +155,26 @@ def test_mnist_split_stratified():
     assert class_counts(data, split.initial_labeled) == [2] * 10
 
 
-def test_initial_below_class_count():
+def test_initial_below_class_count_is_uniform_sample():
     data = make_data([10, 10, 10])
 
-    with pytest.raises(DataError, match=r"initial_labeled=2 is less than the 3 classes in dataset 'toy'; the stratified initial set needs one row per class, so set initial_labeled to at least 3\."):
-        make_split(data, initial_labeled=2, test_size=6, seed=0)
+    split = make_split(data, initial_labeled=2, test_size=6, seed=0)
+
+    assert split.initial_labeled.size == 2
+    assert split.pool.size == 22
+    assert not set(split.initial_labeled) & set(split.pool)
+    again = make_split(data, initial_labeled=2, test_size=6, seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(split_arrays(split), split_arrays(again)))
+
+
+def test_cold_start_has_empty_initial_set():
+    data = make_data([10, 10, 10])
+
+    split = make_split(data, initial_labeled=0, test_size=6, seed=0)
+
+    assert split.initial_labeled.size == 0
+    assert split.initial_labeled.dtype == np.int64
+    assert split.pool.size == 24
 
 
 def test_initial_too_large():

@@ -117,3 +117,17 @@ def test_committee_logs_member_models(ray_local, small_config, tmp_path):
     experiment = client.get_experiment_by_name("committee")
     models = client.search_logged_models([experiment.experiment_id])
     assert sorted(model.name for model in models) == ["member_0", "member_1"]
+
+
+def test_committee_cold_start(ray_local, small_config, tmp_path):
+    # No labels: round 1 queries with k-center, round 2 with the committee it then trains.
+    config = small_config(
+        data={"initial_labeled": 0},
+        loop={"rounds": 2, "batch_size": 10},
+        model={"estimator": "logistic_regression", "params": {"max_iter": 100}, "committee": {"size": 3}},
+    )
+    assert main(["run", str(config), "--strategy", "vote_entropy", "--output", str(tmp_path / "a")]) == 0
+    with open(tmp_path / "a" / "learning_curve.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["n_labeled"] for row in rows] == ["0", "10", "20"]
+    assert len(set(_queries(tmp_path / "a"))) == 20

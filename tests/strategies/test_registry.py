@@ -87,3 +87,7 @@ def test_strategy_error_hierarchy() -> None:
         make_strategy("nope")
     with pytest.raises(ValueError):
         make_strategy("nope")
+
+
+def test_needs_model_only_for_model_inputs():
+    assert [name for name in sorted(STRATEGIES) if not make_strategy(name).needs_model] == ["kcenter", "random"]
