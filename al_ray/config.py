@@ -91,14 +91,59 @@ class CommitteeConfig(_Section):
         return self.size if self.size is not None else len(self.members or [])
 
 
+class TorchTrainConfig(_Section):
+    """Retraining a torch model with Ray Train, each round."""
+
+    epochs: int = Field(20, ge=1, description="maximum epochs per round")
+    batch_size: int = Field(64, ge=1, description="rows per optimizer step, per worker")
+    learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="Adam weight decay")
+    patience: int = Field(3, ge=1, description="stop after this many epochs without a lower validation loss")
+    validation_fraction: float = Field(
+        0.2, gt=0, lt=1, description="share of the labeled set held out for early stopping"
+    )
+    warm_start: bool = Field(True, description="start from the previous round's weights, or from fresh ones")
+    class_weights: Literal["none", "balanced"] = Field(
+        "none", description="balanced: weight the loss by n_labeled / (n_classes * class count)"
+    )
+    num_workers: int = Field(2, ge=1, description="Ray Train workers (data-parallel)")
+    use_gpu: bool = Field(False, description="one GPU per worker; the cluster must have them")
+    cpus_per_worker: float = Field(0.5, gt=0, description="CPUs reserved per worker")
+    max_failures: int = Field(1, ge=0, description="worker failures retried from the latest checkpoint")
+    mc_samples: int = Field(
+        20, ge=2, description="MC-dropout passes per row for committee strategies (BALD, variation ratios)"
+    )
+
+
 class ModelConfig(_Section):
     """The classifier retrained each round."""
 
-    kind: Literal["sklearn"] = "sklearn"
-    estimator: str = Field("logistic_regression", description="short name or dotted import path")
-    params: dict[str, Any] = Field(default_factory=dict)
+    kind: Literal["sklearn", "torch"] = Field("sklearn", description="sklearn estimator, or torch network")
+    estimator: str = Field("logistic_regression", description="kind sklearn: short name or dotted import path")
+    architecture: str | None = Field(None, description="kind torch: mlp or cnn")
+    params: dict[str, Any] = Field(default_factory=dict, description="estimator or architecture parameters")
     standardize: bool = Field(False, description="scale features to zero mean, unit variance first")
     committee: CommitteeConfig | None = Field(None, description="train a committee instead of one model")
+    train: TorchTrainConfig = Field(default_factory=TorchTrainConfig, description="kind torch: Ray Train settings")
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "ModelConfig":
+        if self.kind == "torch":
+            if self.architecture is None:
+                raise ValueError("model.kind torch needs model.architecture: mlp or cnn")
+            if self.estimator != ModelConfig.model_fields["estimator"].default:
+                raise ValueError("model.estimator is for kind sklearn; a torch model takes model.architecture")
+            if self.committee is not None:
+                raise ValueError(
+                    "model.committee is for kind sklearn; a torch model's committee is MC dropout "
+                    "(set model.train.mc_samples)"
+                )
+        else:
+            if self.architecture is not None:
+                raise ValueError("model.architecture is for kind torch; set model.kind: torch, or remove it")
+            if self.train != TorchTrainConfig():
+                raise ValueError("model.train is for kind torch; remove it, or set model.kind: torch")
+        return self
 
 
 class StrategyConfig(_Section):

@@ -38,6 +38,21 @@ def test_defaults():
         ({"name": "t", "data": {}}, "set exactly one of data.dataset"),
         ({"name": "t", "data": {"path": "x.csv"}}, "data.path needs data.label_column"),
         ({"data": {"dataset": "mnist_test"}}, "missing required key 'name'"),
+        ({**MINIMAL, "model": {"kind": "torch"}}, "model.kind torch needs model.architecture: mlp or cnn"),
+        (
+            {**MINIMAL, "model": {"kind": "torch", "architecture": "cnn", "estimator": "knn"}},
+            "model.estimator is for kind sklearn",
+        ),
+        (
+            {**MINIMAL, "model": {"kind": "torch", "architecture": "mlp", "committee": {"size": 3}}},
+            "a torch model's committee is MC dropout",
+        ),
+        ({**MINIMAL, "model": {"architecture": "mlp"}}, "model.architecture is for kind torch"),
+        ({**MINIMAL, "model": {"train": {"epochs": 3}}}, "model.train is for kind torch"),
+        (
+            {**MINIMAL, "model": {"kind": "torch", "architecture": "mlp", "train": {"validation_fraction": 1.0}}},
+            "model.train.validation_fraction: Input should be less than 1",
+        ),
     ],
 )
 def test_invalid_config(raw, message):
@@ -70,3 +85,11 @@ def test_override_revalidates():
     assert config.with_overrides(**{"loop.rounds": 3}).loop.rounds == 3
     with pytest.raises(ConfigError, match="loop.rounds"):
         config.with_overrides(**{"loop.rounds": 0})
+
+
+def test_torch_defaults():
+    config = parse_config({**MINIMAL, "model": {"kind": "torch", "architecture": "cnn"}})
+
+    assert config.model.train.num_workers == 2
+    assert config.model.train.warm_start is True
+    assert config.model.train.mc_samples == 20
