@@ -123,6 +123,10 @@ class ModelConfig(_Section):
     architecture: str | None = Field(None, description="kind torch: mlp or cnn")
     params: dict[str, Any] = Field(default_factory=dict, description="estimator or architecture parameters")
     standardize: bool = Field(False, description="scale features to zero mean, unit variance first")
+    fit_on: Literal["ray", "driver"] = Field(
+        "ray", description="ray: retrain as a Ray task (sklearn) or with Ray Train (torch); driver: in-process"
+    )
+    fit_num_cpus: float = Field(1.0, gt=0, description="kind sklearn, fit_on ray: CPUs reserved for the fit task")
     committee: CommitteeConfig | None = Field(None, description="train a committee instead of one model")
     train: TorchTrainConfig = Field(default_factory=TorchTrainConfig, description="kind torch: Ray Train settings")
 

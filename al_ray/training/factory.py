@@ -10,6 +10,7 @@ from al_ray.models import build_estimator
 from al_ray.seeding import derive_seed, spawn_seeds
 from al_ray.training.committee_actors import CommitteeTrainer
 from al_ray.training.local import LocalTrainer
+from al_ray.training.task import TaskTrainer
 
 __all__ = ["DEFAULT_COMMITTEE_SIZE", "build_trainer"]
 
@@ -22,8 +23,8 @@ DEFAULT_COMMITTEE_SIZE = 5
 
 def build_trainer(
     config: RunConfig, classes: Sequence[str], *, needs_committee: bool = False
-) -> LocalTrainer | CommitteeTrainer:
-    """Return a local trainer for one model, or a Ray-actor trainer for a committee.
+) -> LocalTrainer | TaskTrainer | CommitteeTrainer:
+    """Return the trainer of one model (a Ray task, or in-process), or a Ray-actor trainer for a committee.
 
     A strategy that reads committee probabilities gets a committee even when
     the config names none: ``DEFAULT_COMMITTEE_SIZE`` bagged copies of
@@ -42,6 +43,8 @@ def build_trainer(
         estimator = build_estimator(
             model.estimator, model.params, standardize=model.standardize, seed=derive_seed(config.seed, "model")
         )
+        if model.fit_on == "ray":
+            return TaskTrainer(estimator, classes, num_cpus=model.fit_num_cpus)
         return LocalTrainer(estimator, classes)
     # Each member's estimator gets its own random_state, spawned from the root seed.
     seeds = spawn_seeds(config.seed, "committee-estimator", committee.n_members)

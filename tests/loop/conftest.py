@@ -14,7 +14,7 @@ def write_config(folder: Path, **sections) -> Path:
         "name": "mnist_small",
         "seed": 3,
         "data": {"dataset": "mnist_test", "initial_labeled": 20, "test_size": 1000, "pool_size": 3000},
-        "model": {"estimator": "logistic_regression", "params": {"max_iter": 200}},
+        "model": {"estimator": "logistic_regression", "params": {"max_iter": 200}, "fit_on": "driver"},
         "strategy": {"name": "margin"},
         "loop": {"rounds": 3, "batch_size": 20},
         "scoring": {"mode": "local", "batch_rows": 1024},

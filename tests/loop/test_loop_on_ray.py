@@ -32,3 +32,13 @@ def test_loop_ray_equals_local(ray_local, small_config, tmp_path, capsys):
     assert _paths(tmp_path / "ray") == _paths(tmp_path / "local")
     # The session belongs to the test module, so the loop must leave it running.
     assert ray_local.is_initialized()
+
+
+def test_fit_as_ray_task_equals_driver_fit(ray_local, small_config, tmp_path):
+    driver = small_config(loop={"rounds": 2, "batch_size": 15})
+    assert main(["run", str(driver), "--output", str(tmp_path / "driver")]) == 0
+    on_task = small_config(loop={"rounds": 2, "batch_size": 15}, model={"fit_on": "ray"})
+    assert main(["run", str(on_task), "--output", str(tmp_path / "task")]) == 0
+
+    assert _queries(tmp_path / "task") == _queries(tmp_path / "driver")
+    assert _paths(tmp_path / "task") == _paths(tmp_path / "driver")
