@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from al_ray.errors import AlRayError, ConfigError
+from al_ray.errors import AlRayError, ConfigError, TrackingError
 
 __all__ = ["main"]
 
@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("strategies", help="list the query strategies and what each needs")
+
+    models = commands.add_parser("models", help="list and inspect the model versions that runs registered in MLflow")
+    actions = models.add_subparsers(dest="models_action", required=True, metavar="ACTION")
+    _add_store_options(actions.add_parser("list", help="list every version of a registered model, one per round"))
+    show = actions.add_parser("show", help="print one version's lineage tags, metrics and model URI")
+    show.add_argument("version", help="version number, or the alias champion or challenger")
+    _add_store_options(show)
     return parser
 
 
@@ -79,6 +86,15 @@ def _add_run_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--scoring", choices=("auto", "local", "ray"), help="scoring path; overrides scoring.mode"
     )
+
+
+def _add_store_options(command: argparse.ArgumentParser) -> None:
+    store = command.add_mutually_exclusive_group()
+    store.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI, e.g. http://127.0.0.1:5000")
+    store.add_argument(
+        "--output", type=Path, metavar="RUN_DIR", help="output folder of a run; reads its RUN_DIR/mlflow.db"
+    )
+    command.add_argument("--name", help="registered model name; needed only when the store contains several")
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -226,11 +242,87 @@ def _command_strategies(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_models(args: argparse.Namespace) -> int:
+    from al_ray.tracking.registry import ModelRegistry
+
+    if args.tracking_uri is not None:
+        uri = args.tracking_uri
+    elif args.output is not None:
+        # The loop's default store when tracking.uri is unset.
+        uri = f"sqlite:///{(args.output / 'mlflow.db').resolve()}"
+    else:
+        raise ConfigError(
+            "no tracking store given; pass --output RUN_DIR (a run's output folder) or --tracking-uri URI"
+        )
+    registry = ModelRegistry(uri, existing=True)
+    name = args.name or _only_registered_model(registry, uri)
+    if args.models_action == "list":
+        _print_versions(registry.list_versions(name), name, uri)
+    else:
+        _print_version(registry, name, args.version)
+    return 0
+
+
+def _only_registered_model(registry, uri: str) -> str:
+    names = registry.registered_models()
+    if not names:
+        raise TrackingError(
+            f"no registered models in {uri!r}; a run registers one version per round when tracking is enabled"
+        )
+    if len(names) > 1:
+        raise ConfigError(f"{uri!r} contains several registered models ({', '.join(names)}); choose one with --name")
+    return names[0]
+
+
+_VERSION_FORMAT = "{:>7}  {:<20}  {:>5}  {:>9}  {:>8}  {:<18}  {:>6}"
+
+
+def _print_versions(versions: list, name: str, uri: str) -> None:
+    if not versions:
+        raise TrackingError(f"registered model {name!r} not found in {uri!r}, or it has no versions")
+    print(f"registered model: {name}")
+    print(_VERSION_FORMAT.format("version", "aliases", "round", "n_labeled", "accuracy", "strategy", "parent"))
+    for info in versions:
+        print(
+            _VERSION_FORMAT.format(
+                info.version,
+                ",".join(info.aliases) or "-",
+                "-" if info.round_index is None else info.round_index,
+                "-" if info.n_labeled is None else info.n_labeled,
+                "-" if info.accuracy is None else f"{info.accuracy:.4f}",
+                info.strategy or "-",
+                info.parent_version or "-",
+            )
+        )
+
+
+def _print_version(registry, name: str, version: str) -> None:
+    info = registry.describe(name, version)
+    print(f"registered model: {info.name}")
+    print(f"version: {info.version}")
+    print(f"aliases: {', '.join(info.aliases) or '-'}")
+    print(f"created: {info.created.isoformat(timespec='seconds')}")
+    print(f"run_id: {info.run_id or '-'}")
+    print(f"source: {info.source}")
+    print(f"artifact_uri: {registry.artifact_uri(name, info.version)}")
+    print("tags:")
+    for key, value in sorted(info.tags.items()):
+        print(f"  {key}: {value}")
+    print("metrics:")
+    for key, value in sorted(info.metrics.items()):
+        print(f"  {key}: {value:.6g}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``al-ray`` command and return its exit status."""
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
-    handlers = {"run": _command_run, "compare": _command_compare, "strategies": _command_strategies}
+    handlers = {
+        "run": _command_run,
+        "compare": _command_compare,
+        "strategies": _command_strategies,
+        "models": _command_models,
+    }
     try:
         return handlers[args.command](args)
     except AlRayError as exc:

@@ -232,6 +232,10 @@ class TrackingConfig(_Section):
     uri: str | None = Field(None, description="MLflow tracking URI; default: sqlite in the output folder")
     experiment: str | None = Field(None, description="experiment name; default: al_ray-<name>")
     log_model: bool = Field(True, description="log the final model as an MLflow model")
+    register_models: bool = Field(True, description="register every round's model as a version in the MLflow registry")
+    registered_model: str | None = Field(
+        None, description="registered model name; default: <name>-<strategy>", pattern=r"^[A-Za-z0-9_.-]+$"
+    )
 
 
 class RunConfig(_Section):

@@ -166,6 +166,7 @@ class ActiveLearningLoop:
             store = stack.enter_context(LabelStore(store_location))
             self._check_fingerprint(store, resume)
             tracker = self._open_tracker(store)
+            self._registry = self._open_registry(tracker)
             source = self._label_source or SimulatedOracle(
                 dict(zip(data.row_ids.tolist(), data.label_names(data.row_ids))),
             )
@@ -269,7 +270,7 @@ class ActiveLearningLoop:
                 round_index,
                 selection.row_ids.tolist(),
                 selection.utilities.tolist(),
-                model_version=self._model_version(round_index - 1),
+                model_version=self._model_version(store, round_index - 1),
             )
             store.mark_round_queried(round_index)
         else:
@@ -427,9 +428,14 @@ class ActiveLearningLoop:
 
         path = self._model_path(round_index)
         save_model(model, path)
-        store.complete_round(round_index, metrics, model_path=str(path))
-        if tracker is not None:
+        if self._registry is not None:
+            # Registered before the round is completed: a kill in between
+            # registers again on resume, which returns the same version. The
+            # registry logs the metrics into the run, linked to the version.
+            self._register(store, tracker, data, round_index, path, metrics, scoring)
+        elif tracker is not None:
             tracker.log_round(round_index, metrics)
+        store.complete_round(round_index, metrics, model_path=str(path))
         self._write_outputs(store)
 
         stored = next(row for row in store.round_records() if row["round_index"] == round_index)
@@ -477,9 +483,13 @@ class ActiveLearningLoop:
         if not tracking.enabled:
             return None
         from al_ray.tracking import MlflowTracker
+        from al_ray.tracking.registry import check_reachable
 
         self.tracking_root.mkdir(parents=True, exist_ok=True)
         uri = tracking.uri or f"sqlite:///{(self.tracking_root / 'mlflow.db').resolve()}"
+        # A server that does not answer fails here in seconds; MLflow's client
+        # would retry for minutes.
+        check_reachable(uri)
         tracker = MlflowTracker(
             uri,
             tracking.experiment or f"al_ray-{self.config.name}",
@@ -489,6 +499,46 @@ class ActiveLearningLoop:
         run_id = tracker.start(f"{self.config.name}-{self.config.strategy.name}", params, store.get_meta("mlflow_run_id"))
         store.set_meta("mlflow_run_id", run_id)
         return tracker
+
+    def _open_registry(self, tracker):
+        if tracker is None or not self.config.tracking.register_models:
+            return None
+        from al_ray.tracking.registry import ModelRegistry
+
+        return ModelRegistry(tracker.tracking_uri)
+
+    def _registered_name(self) -> str:
+        return self.config.tracking.registered_model or f"{self.config.name}-{self.config.strategy.name}"
+
+    def _register(self, store, tracker, data, round_index, path, metrics, scoring) -> None:
+        """Register the round's model as a version with its lineage and make it the challenger."""
+        from al_ray.tracking.registry import labeled_hash
+
+        name = self._registered_name()
+        parent = (store.get_meta(_version_key(round_index - 1)) or "") if round_index > 0 else ""
+        version = self._registry.register_round(
+            tracker.run_id,
+            path,
+            name=name,
+            round_index=round_index,
+            lineage={
+                "n_labeled": str(int(metrics["n_labeled"])),
+                "labeled_hash": labeled_hash(sorted(store.labels())),
+                "strategy": scoring.strategy if scoring is not None else "initial labeled set",
+                "seed": str(self.config.seed),
+                "parent_version": parent,
+            },
+            metrics=metrics,
+            classes=list(data.classes),
+            extra_pip_requirements=["torch==2.13.0"] if self.config.model.kind == "torch" else (),
+        )
+        store.set_meta(_version_key(round_index), version)
+        # The newest model is the challenger. The first becomes the champion; later
+        # promotions are the canary rollout's decision, not the loop's.
+        self._registry.set_alias(name, "challenger", version)
+        if round_index == 0:
+            self._registry.set_alias(name, "champion", version)
+        logger.info("round %d: registered %s version %s", round_index, name, version)
 
     def _finish_tracking(self, tracker, model, data, status, rounds) -> None:
         tracker.set_tags({"al_ray.status": status, "al_ray.rounds": str(len(rounds) - 1)})
@@ -509,9 +559,14 @@ class ActiveLearningLoop:
         )
         write_csv_atomic(
             self.output_dir / "queries.csv",
-            ("round", "row_id", "utility"),
+            ("round", "row_id", "utility", "model_version"),
             [
-                (task.round_index, task.row_id, "" if task.utility is None else f"{task.utility:.8g}")
+                (
+                    task.round_index,
+                    task.row_id,
+                    "" if task.utility is None else f"{task.utility:.8g}",
+                    task.model_version or "",
+                )
                 for task in store.tasks()
                 if task.round_index >= 1
             ],
@@ -539,7 +594,11 @@ class ActiveLearningLoop:
     def _model_path(self, round_index: int) -> Path:
         return self.output_dir / "models" / f"round_{round_index:04d}.pkl"
 
-    def _model_version(self, round_index: int) -> str:
+    def _model_version(self, store: LabelStore, round_index: int) -> str:
+        """Return the registry address of the round's model, or its file name when nothing is registered."""
+        version = store.get_meta(_version_key(round_index))
+        if version is not None:
+            return f"models:/{self._registered_name()}/{version}"
         return f"{self.config.name}/{self.config.strategy.name}/round_{round_index:04d}"
 
 
@@ -555,6 +614,10 @@ class _LazyRay:
 
         if not ray.is_initialized():
             self._stack.enter_context(ray_session(self._config.ray))
+
+
+def _version_key(round_index: int) -> str:
+    return f"model_version.round_{round_index:04d}"
 
 
 def _labeled_class_count(store: LabelStore) -> int:

@@ -53,6 +53,45 @@ def test_run_records_mlflow(small_config, tmp_path):
     assert run.outputs.model_outputs or client.search_logged_models([experiment.experiment_id])
 
 
+def test_run_registers_version_per_round(small_config, tmp_path):
+    from al_ray.labels import LabelStore
+    from al_ray.loop.model_io import load_model
+    from al_ray.tracking.registry import ModelRegistry, labeled_hash
+
+    config = small_config(tracking={"enabled": True})
+    output = tmp_path / "out"
+    assert main(["run", str(config), "--output", str(output), "--rounds", "2"]) == 0
+    # Resuming registers only the new round: versions keep their numbers.
+    assert main(["run", str(config), "--output", str(output), "--rounds", "3", "--resume"]) == 0
+
+    registry = ModelRegistry(f"sqlite:///{output / 'mlflow.db'}")
+    versions = {info.version: info for info in registry.list_versions("mnist_small-margin")}
+    assert sorted(versions) == [1, 2, 3, 4]
+    assert [versions[v].round_index for v in (1, 2, 3, 4)] == [0, 1, 2, 3]
+    assert [versions[v].parent_version for v in (1, 2, 3, 4)] == [None, "1", "2", "3"]
+    assert [versions[v].n_labeled for v in (1, 2, 3, 4)] == [20, 40, 60, 80]
+    assert versions[1].aliases == ("champion",)
+    assert versions[4].aliases == ("challenger",)
+    assert versions[2].strategy == "margin"
+
+    queries = _read_csv(output / "queries.csv")
+    assert {(row["round"], row["model_version"]) for row in queries} == {
+        ("1", "models:/mnist_small-margin/1"),
+        ("2", "models:/mnist_small-margin/2"),
+        ("3", "models:/mnist_small-margin/3"),
+    }
+    first_rows = sorted(int(row["row_id"]) for row in queries if row["round"] == "1")
+    with LabelStore(output / "labels.db") as store:
+        initial = sorted(task.row_id for task in store.tasks(round_index=0))
+    assert versions[1].tags["labeled_hash"] == labeled_hash(initial)
+    assert versions[2].tags["labeled_hash"] == labeled_hash(initial + first_rows)
+
+    features = np.random.default_rng(0).random((5, 784))
+    reloaded = registry.load("mnist_small-margin", "2")
+    saved = load_model(output / "models" / "round_0001.pkl")
+    np.testing.assert_array_equal(reloaded.predict_proba(features), saved.predict_proba(features))
+
+
 def test_same_seed_same_queries(small_config, tmp_path):
     config = small_config()
     assert main(["run", str(config), "--output", str(tmp_path / "a")]) == 0
