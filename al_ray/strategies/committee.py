@@ -10,9 +10,21 @@ from __future__ import annotations
 import numpy as np
 
 from al_ray.strategies.base import Need, QueryStrategy, ScoringBatch
-from al_ray.strategies.committee_measures import bald, consensus_entropy, max_disagreement, vote_entropy
+from al_ray.strategies.committee_measures import (
+    bald,
+    consensus_entropy,
+    max_disagreement,
+    variation_ratios,
+    vote_entropy,
+)
 
-__all__ = ["BaldSampling", "ConsensusEntropySampling", "MaxDisagreementSampling", "VoteEntropySampling"]
+__all__ = [
+    "BaldSampling",
+    "ConsensusEntropySampling",
+    "MaxDisagreementSampling",
+    "VariationRatiosSampling",
+    "VoteEntropySampling",
+]
 
 _COMMITTEE = frozenset({Need.COMMITTEE_PROBABILITIES})
 
@@ -26,6 +38,22 @@ class VoteEntropySampling(QueryStrategy):
 
     def utility(self, batch: ScoringBatch, seed: int) -> np.ndarray:
         return vote_entropy(batch.committee_probabilities)
+
+
+class VariationRatiosSampling(QueryStrategy):
+    """Share of members outside the modal vote (Freeman 1965; Gal, Islam and Ghahramani 2017).
+
+    On a torch model the members are MC-dropout samples, which gives the
+    variation ratios acquisition of "Deep Bayesian active learning with image
+    data", ICML 2017.
+    """
+
+    name = "variation_ratios"
+    needs = _COMMITTEE
+    description = "1 - share of committee votes for the modal class"
+
+    def utility(self, batch: ScoringBatch, seed: int) -> np.ndarray:
+        return variation_ratios(batch.committee_probabilities)
 
 
 class ConsensusEntropySampling(QueryStrategy):

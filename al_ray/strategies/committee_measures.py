@@ -32,6 +32,7 @@ __all__ = [
     "bald",
     "consensus_entropy",
     "max_disagreement",
+    "variation_ratios",
     "vote_entropy",
 ]
 
@@ -137,15 +138,54 @@ def vote_entropy(committee_probabilities: np.ndarray) -> np.ndarray:
     probabilistic classifiers", ICML 1995.
     """
     p = _checked_committee(committee_probabilities)
-    n_members, n_rows, n_classes = p.shape
-    if n_rows == 0:
+    if p.shape[1] == 0:
         return np.empty(0, dtype=np.float64)
+    return entr(_vote_counts(p) / p.shape[0]).sum(axis=1)
+
+
+def variation_ratios(committee_probabilities: np.ndarray) -> np.ndarray:
+    """Compute the share of members that do not vote for the modal class per row.
+
+    ``1 - max_c V(c) / n_members``, where ``V(c)`` counts the members whose most
+    probable class is ``c``. Each member's own ties go to the lowest class
+    index, as in :func:`vote_entropy`. A tie between modal classes needs no
+    rule, because the value depends only on the modal count: votes of
+    ``(2, 2, 1)`` give ``1 - 2/5`` whichever class is called modal. With the
+    samples of an MC-dropout network as members, this is the variation ratio
+    of Gal, Islam and Ghahramani.
+
+    Parameters
+    ----------
+    committee_probabilities : array of shape (n_members, n_rows, n_classes)
+
+    Returns
+    -------
+    ndarray of shape (n_rows,), float64
+        Values in ``[0, 1 - ceil(n_members / n_classes) / n_members]``.
+
+    References
+    ----------
+    L. C. Freeman, "Elementary Applied Statistics", Wiley, 1965.
+    Y. Gal, R. Islam and Z. Ghahramani, "Deep Bayesian active learning with
+    image data", ICML 2017.
+    """
+    p = _checked_committee(committee_probabilities)
+    if p.shape[1] == 0:
+        return np.empty(0, dtype=np.float64)
+    n_members = p.shape[0]
+    # Integer counts keep the value exact when every member agrees: 1 - M / M = 0.
+    return (n_members - _vote_counts(p).max(axis=1)) / n_members
+
+
+def _vote_counts(p: np.ndarray) -> np.ndarray:
+    """Count each member's argmax vote per row and class, shape ``(n_rows, n_classes)``, float64."""
+    _, n_rows, n_classes = p.shape
     votes = p.argmax(axis=2)  # (n_members, n_rows)
     vote_counts = np.zeros((n_rows, n_classes), dtype=np.float64)
     rows = np.arange(n_rows)
     for member_votes in votes:
         vote_counts[rows, member_votes] += 1.0
-    return entr(vote_counts / n_members).sum(axis=1)
+    return vote_counts
 
 
 def consensus_entropy(committee_probabilities: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from al_ray.strategies.committee import (
     BaldSampling,
     ConsensusEntropySampling,
     MaxDisagreementSampling,
+    VariationRatiosSampling,
     VoteEntropySampling,
 )
 from al_ray.strategies.gradient import ExpectedGradientLengthSampling
@@ -37,6 +38,7 @@ STRATEGIES: dict[str, type[QueryStrategy]] = {
         MarginSampling,
         EntropySampling,
         VoteEntropySampling,
+        VariationRatiosSampling,
         ConsensusEntropySampling,
         MaxDisagreementSampling,
         BaldSampling,

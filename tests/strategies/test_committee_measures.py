@@ -15,10 +15,11 @@ from al_ray.strategies.committee_measures import (
     bald,
     consensus_entropy,
     max_disagreement,
+    variation_ratios,
     vote_entropy,
 )
 
-MEASURES = [vote_entropy, consensus_entropy, max_disagreement, bald]
+MEASURES = [vote_entropy, consensus_entropy, max_disagreement, bald, variation_ratios]
 
 LN2 = math.log(2)
 LN3 = math.log(3)
@@ -489,3 +490,76 @@ def test_align_member_probabilities_rejects(
 ) -> None:
     with pytest.raises(StrategyError, match=message):
         align_member_probabilities(probabilities, member_classes, n_classes)
+
+
+def test_variation_ratios_table() -> None:
+    expected = [
+        # Row 0 votes: A -> 0, B -> 0, C -> 1. The modal class has 2 of 3 votes: 1 - 2/3.
+        1 / 3,
+        # Row 1 votes: A -> 1, B -> 2, C -> 0. Every class has 1 of 3 votes: 1 - 1/3.
+        2 / 3,
+    ]
+    np.testing.assert_allclose(variation_ratios(COMMITTEE), expected, rtol=1e-15)
+
+
+def test_variation_ratios_ties_lowest_class() -> None:
+    # Row 1 of ONE_HOT_COMMITTEE: members A and B tie between two classes and vote
+    # for class 0, member C votes for class 1, so the modal count is 2 of 3.
+    np.testing.assert_allclose(variation_ratios(ONE_HOT_COMMITTEE), [1 / 3, 1 / 3], rtol=1e-15)
+
+
+def test_variation_ratios_tied_modal_classes() -> None:
+    # 5 members vote (2, 2, 1): the two modal classes share the count 2, so 1 - 2/5.
+    members = [[0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8]]
+    committee = np.array(members)[:, None, :]
+    assert variation_ratios(committee)[0] == pytest.approx(0.6, rel=1e-15)
+
+
+def test_variation_ratios_agreement_exact_zero() -> None:
+    committee = np.array([[[0.6, 0.4], [0.1, 0.9]], [[0.9, 0.1], [0.4, 0.6]], [[0.51, 0.49], [0.0, 1.0]]])
+    np.testing.assert_array_equal(variation_ratios(committee), [0.0, 0.0])
+
+
+# Three MC-dropout samples of two rows over two classes: the sample count
+# differs from the row count, so averaging over the wrong axis shows up.
+MC_SAMPLES = np.array(
+    [
+        [[0.9, 0.1], [0.5, 0.5]],
+        [[0.6, 0.4], [0.2, 0.8]],
+        [[0.3, 0.7], [0.8, 0.2]],
+    ]
+)
+
+
+def test_bald_mc_samples_table() -> None:
+    expected = [
+        # Mean (0.6, 0.4): H = 0.673012. Sample entropies 0.325083, 0.673012, 0.610864
+        # average 0.536320, so BALD = 0.673012 - 0.536320 = 0.136692.
+        entropy_of(0.6, 0.4) - (entropy_of(0.9, 0.1) + entropy_of(0.6, 0.4) + entropy_of(0.3, 0.7)) / 3,
+        # Mean (0.5, 0.5): H = ln 2 = 0.693147. Sample entropies 0.693147, 0.500402, 0.500402
+        # average 0.564650, so BALD = 0.128497.
+        LN2 - (LN2 + 2 * entropy_of(0.2, 0.8)) / 3,
+    ]
+    np.testing.assert_allclose(expected, [0.136692, 0.128497], atol=1e-6)
+    np.testing.assert_allclose(bald(MC_SAMPLES), expected, rtol=1e-12)
+
+
+def test_variation_ratios_mc_samples_table() -> None:
+    # Row 0 votes 0, 0, 1. Row 1: sample 0 ties and votes 0, then 1 and 0, so both rows are 1 - 2/3.
+    np.testing.assert_allclose(variation_ratios(MC_SAMPLES), [1 / 3, 1 / 3], rtol=1e-15)
+
+
+@settings(deadline=None, max_examples=150)
+@given(committee=committees(), data=st.data())
+def test_variation_ratios_bounds(committee: np.ndarray, data: st.DataObject) -> None:
+    n_members, n_rows, n_classes = committee.shape
+    utilities = variation_ratios(committee)
+    assert utilities.shape == (n_rows,)
+    assert utilities.dtype == np.float64
+    # The modal count is at least ceil(n_members / n_classes).
+    assert np.all(utilities >= 0.0)
+    assert np.all(utilities <= 1.0 - math.ceil(n_members / n_classes) / n_members + 1e-15)
+    # Each value is a whole number of dissenting votes over n_members.
+    np.testing.assert_allclose(utilities * n_members, np.round(utilities * n_members), atol=1e-12)
+    member_order = data.draw(st.permutations(range(n_members)))
+    np.testing.assert_array_equal(variation_ratios(committee[member_order]), utilities)
