@@ -9,9 +9,17 @@ from contextlib import contextmanager
 
 from al_ray.config import RayConfig
 
-__all__ = ["ray_session"]
+__all__ = ["RAY_ENV_VARS", "ray_session"]
 
 logger = logging.getLogger(__name__)
+
+RAY_ENV_VARS = {
+    # Ray Train's controller polls its workers every 2 s by default, and each
+    # ray.train.report waits for a poll: 1.6-1.8 s per epoch on a 2-core
+    # machine, where a small model trains an epoch in 0.05 s. At 0.2 s, ten
+    # reports took 12 s instead of 31 s (including the worker group's start-up).
+    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
+}
 
 
 def _quiet_ray_data() -> None:
@@ -44,6 +52,7 @@ def ray_session(config: RayConfig) -> Iterator[None]:
         "include_dashboard": False,
         "logging_level": logging.WARNING,
         "log_to_driver": False,
+        "runtime_env": {"env_vars": dict(RAY_ENV_VARS)},
     }
     if config.address is None:
         # "local" never attaches to a cluster left running by `ray start`.

@@ -21,12 +21,15 @@ def ray_local():
     import ray
     from ray.data import DataContext
 
+    from al_ray.runtime import RAY_ENV_VARS
+
     ray.init(
         address="local",
         num_cpus=2,
         include_dashboard=False,
         logging_level=logging.WARNING,
         log_to_driver=False,
+        runtime_env={"env_vars": dict(RAY_ENV_VARS)},
     )
     context = DataContext.get_current()
     context.enable_progress_bars = False

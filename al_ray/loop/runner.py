@@ -156,7 +156,11 @@ class ActiveLearningLoop:
         )
         # Built before any output exists, so a bad estimator writes nothing.
         trainer = build_trainer(
-            config, data.classes, needs_committee=Need.COMMITTEE_PROBABILITIES in self.strategy.needs
+            config,
+            data.classes,
+            needs_committee=Need.COMMITTEE_PROBABILITIES in self.strategy.needs,
+            n_features=data.features.shape[1],
+            storage_path=self.output_dir / "ray_train",
         )
         store_location = config.labels.store or (self.output_dir / "labels.db")
         self._check_output(resume, store_location)
@@ -217,10 +221,11 @@ class ActiveLearningLoop:
         store.post_tasks(0, split.initial_labeled.tolist())
         store.mark_round_queried(0)
         self._collect(store, source)
-        model, train_seconds = self._train(store, data, trainer, 0)
+        model, train_seconds, fit_report = self._train(store, data, trainer, 0)
         self._complete_round(
             store, tracker, data, split, model, 0, previous=None, n_queried=len(split.initial_labeled),
             seconds=time.perf_counter() - started, scoring=None, train_seconds=train_seconds,
+            fit_report=fit_report,
         )
         return model
 
@@ -276,12 +281,13 @@ class ActiveLearningLoop:
         else:
             logger.info("round %d: resuming with the tasks posted before the interruption", round_index)
         self._collect(store, source)
-        new_model, train_seconds = self._train(store, data, trainer, round_index)
+        new_model, train_seconds, fit_report = self._train(store, data, trainer, round_index, previous=model)
         self._complete_round(
             store, tracker, data, split, new_model, round_index,
             previous=model,
             n_queried=len(store.tasks(round_index=round_index)),
             seconds=time.perf_counter() - started, scoring=scoring, train_seconds=train_seconds,
+            fit_report=fit_report,
         )
         if round_index < config.loop.rounds:
             reason = self._stop_reason(store)
@@ -381,7 +387,7 @@ class ActiveLearningLoop:
         if left:
             logger.warning("%d tasks are still unanswered after %.0f s; they count when answered", left, self.config.loop.collect_timeout_s)
 
-    def _train(self, store: LabelStore, data: LabeledData, trainer, round_index: int):
+    def _train(self, store: LabelStore, data: LabeledData, trainer, round_index: int, previous=None):
         labels = store.labels()
         row_ids = np.fromiter(sorted(labels), dtype=np.int64, count=len(labels))
         class_index = {name: index for index, name in enumerate(data.classes)}
@@ -392,14 +398,14 @@ class ActiveLearningLoop:
                 "round %d: %d labels cover %d classes; the model is the label prior until two classes are labeled",
                 round_index, targets.size, np.unique(targets).size,
             )
-            model = PriorClassifier(data.classes, targets)
-        else:
-            model = trainer.fit(data.subset(row_ids).features, targets, round_index)
-        return model, time.perf_counter() - started
+            return PriorClassifier(data.classes, targets), time.perf_counter() - started, None
+        model = trainer.fit(data.subset(row_ids).features, targets, round_index, previous=previous)
+        # Torch trainers keep a report of the fit; scikit-learn trainers have none.
+        return model, time.perf_counter() - started, getattr(trainer, "last_report", None)
 
     def _complete_round(
         self, store, tracker, data, split, model, round_index, *,
-        previous, n_queried, seconds, scoring, train_seconds,
+        previous, n_queried, seconds, scoring, train_seconds, fit_report=None,
     ) -> None:
         """Evaluate the round's model, save it, mark the round completed and report it."""
         test = data.subset(split.test)
@@ -422,6 +428,12 @@ class ActiveLearningLoop:
             # 1 when the round queried with the cold-start strategy in place of the configured one.
             "cold_start": 1.0 if scoring is not None and scoring.strategy != self.strategy.name else 0.0,
         }
+        if fit_report is not None:
+            # Torch rounds: start-up (Ray Train's worker group, data transfer) and training proper.
+            metrics["train_epochs"] = float(fit_report.epochs_run)
+            metrics["train_loop_seconds"] = fit_report.train_seconds
+            metrics["train_startup_seconds"] = max(0.0, fit_report.seconds - fit_report.train_seconds)
+            metrics["train_resumed_from_epoch"] = float(fit_report.resumed_from_epoch)
         kappa = self._stop_set_kappa(previous, model)
         if kappa is not None:
             metrics["stop_set_kappa"] = kappa

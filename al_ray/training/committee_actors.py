@@ -97,7 +97,7 @@ class CommitteeTrainer:
         self.actors = [member_class.remote(estimator, self.classes, self.bootstrap) for estimator in self.estimators]
         logger.info("started %d committee member actors", len(self.actors))
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, round_index: int) -> Committee:
+    def fit(self, features: np.ndarray, labels: np.ndarray, round_index: int, previous=None) -> Committee:
         """Fit every member in parallel and return the fitted committee."""
         import ray
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from al_ray.config import CommitteeConfig, RunConfig
 from al_ray.models import build_estimator
@@ -22,8 +23,13 @@ DEFAULT_COMMITTEE_SIZE = 5
 
 
 def build_trainer(
-    config: RunConfig, classes: Sequence[str], *, needs_committee: bool = False
-) -> LocalTrainer | TaskTrainer | CommitteeTrainer:
+    config: RunConfig,
+    classes: Sequence[str],
+    *,
+    needs_committee: bool = False,
+    n_features: int | None = None,
+    storage_path: str | Path | None = None,
+):
     """Return the trainer of one model (a Ray task, or in-process), or a Ray-actor trainer for a committee.
 
     A strategy that reads committee probabilities gets a committee even when
@@ -32,6 +38,8 @@ def build_trainer(
     written, so an unknown estimator or parameter fails early.
     """
     model = config.model
+    if model.kind == "torch":
+        return _torch_trainer(config, classes, n_features, storage_path)
     committee = model.committee
     if committee is None and needs_committee:
         committee = CommitteeConfig(size=DEFAULT_COMMITTEE_SIZE)
@@ -63,3 +71,17 @@ def build_trainer(
         bootstrap=committee.bootstrap,
         actor_num_cpus=committee.actor_num_cpus,
     )
+
+
+def _torch_trainer(config: RunConfig, classes, n_features, storage_path):
+    from al_ray.training.torch_trainers import DriverTorchTrainer, RayTrainTorchTrainer
+
+    model = config.model
+    if n_features is None:
+        raise ValueError("a torch trainer needs n_features")
+    args = (model.architecture, model.params, n_features, classes, model.train, config.seed)
+    if model.fit_on == "driver":
+        return DriverTorchTrainer(*args)
+    if storage_path is None:
+        raise ValueError("Ray Train needs a storage_path for its checkpoints")
+    return RayTrainTorchTrainer(*args, storage_path=storage_path)

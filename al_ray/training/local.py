@@ -21,7 +21,7 @@ class LocalTrainer:
         self.estimator = estimator
         self.classes = tuple(classes)
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, round_index: int) -> SklearnClassifier:
+    def fit(self, features: np.ndarray, labels: np.ndarray, round_index: int, previous=None) -> SklearnClassifier:
         return SklearnClassifier(self.estimator, self.classes).fit(features, labels)
 
     def close(self) -> None:

@@ -39,7 +39,7 @@ class TaskTrainer:
         self.num_cpus = num_cpus
         self._remote = None
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, round_index: int) -> SklearnClassifier:
+    def fit(self, features: np.ndarray, labels: np.ndarray, round_index: int, previous=None) -> SklearnClassifier:
         import ray
 
         if self._remote is None:

@@ -330,8 +330,9 @@ def fit_module(
     network = _unwrap(module)
     device = next(network.parameters()).device
     train_positions, validation_positions = validation_split(labels, validation_fraction, seed)
-    x_all = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(device)
-    y_all = torch.from_numpy(labels).to(device)
+    # torch.tensor copies, so read-only arrays from the Ray object store are fine.
+    x_all = torch.tensor(features, dtype=torch.float32, device=device)
+    y_all = torch.tensor(labels, device=device)
     train_index = torch.from_numpy(train_positions).to(device)
     validation_index = torch.from_numpy(validation_positions).to(device)
     x_train, y_train = x_all[train_index], y_all[train_index]
