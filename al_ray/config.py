@@ -238,6 +238,92 @@ class TrackingConfig(_Section):
     )
 
 
+class RolloutConfig(_Section):
+    """The canary rollout plan: the challenger's traffic share at each step."""
+
+    steps: list[float] = Field(
+        default_factory=lambda: [0.05, 0.25, 0.5, 1.0],
+        description="challenger weights in (0, 1], increasing; the last must be 1 (full promotion)",
+    )
+    hold_s: float = Field(60.0, ge=0, description="seconds each step holds before it is judged")
+    min_requests: int = Field(
+        100, ge=1, description="challenger requests a step needs before it is judged; a step waits for them"
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing_to_one(cls, steps: list[float]) -> list[float]:
+        if not steps:
+            raise ValueError("needs at least one step, e.g. [0.1, 1.0]")
+        if any(not 0 < step <= 1 for step in steps):
+            raise ValueError(f"every step is a challenger weight in (0, 1], got {steps}")
+        if any(later <= earlier for earlier, later in zip(steps, steps[1:])):
+            raise ValueError(f"steps must increase, got {steps}")
+        if steps[-1] != 1:
+            raise ValueError(f"the last step must be 1.0 (full promotion), got {steps[-1]}")
+        return steps
+
+
+class GuardsConfig(_Section):
+    """Limits the challenger must keep at every rollout step, or it is rolled back."""
+
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="share of the challenger's requests that failed")
+    max_p95_latency_ms: float | None = Field(None, gt=0, description="absolute p95 latency limit of the challenger")
+    max_p95_latency_ratio: float | None = Field(
+        2.0, gt=0, description="challenger p95 latency over champion p95 latency"
+    )
+    min_agreement: float | None = Field(
+        0.8, ge=0, le=1, description="share of rows where the challenger predicts the champion's class"
+    )
+    min_accuracy_delta: float | None = Field(
+        -0.02, ge=-1, le=1, description="challenger minus champion accuracy on labeled feedback, when there is some"
+    )
+    min_feedback_labels: int = Field(50, ge=1, description="labeled feedback rows needed before accuracy counts")
+
+
+class FeedbackConfig(_Section):
+    """Where served rows with high uncertainty go, for the next round's pool."""
+
+    path: str | None = Field(None, description="SQLite file of uncertain served rows; default: none kept")
+    uncertainty_threshold: float = Field(
+        0.5, ge=0, le=1, description="rows whose margin uncertainty (1 - p1 + p2) is at least this are kept"
+    )
+
+
+class ServingConfig(_Section):
+    """Ray Serve: champion and challenger behind a weighted router, and the canary rollout."""
+
+    host: str = Field("127.0.0.1", description="address the HTTP proxy binds")
+    port: int = Field(8000, ge=1, le=65535)
+    route_prefix: str = Field("/", pattern=r"^/")
+    weights: dict[Literal["champion", "challenger"], float] = Field(
+        default_factory=lambda: {"champion": 1.0, "challenger": 0.0},
+        description="initial traffic split; each in [0, 1], summing to 1",
+    )
+    sticky: bool = Field(False, description="route by the request's key: the same key always reaches the same version")
+    shadow: bool = Field(False, description="the challenger scores a copy of every request; the champion answers")
+    max_rows: int = Field(1024, ge=1, description="rows per request")
+    max_body_bytes: int = Field(4_000_000, ge=1, description="request body size limit")
+    replica_num_cpus: float = Field(0.1, gt=0, description="CPUs per replica; Serve's default of 1 hangs on 2 CPUs")
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    guards: GuardsConfig = Field(default_factory=GuardsConfig)
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
+    deploy_each_round: bool = Field(
+        False, description="deploy each round's new version as the challenger and run the rollout"
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _split(cls, weights: dict[str, float]) -> dict[str, float]:
+        if set(weights) != {"champion", "challenger"}:
+            raise ValueError(f"give both champion and challenger weights, got {sorted(weights)}")
+        if any(not 0 <= weight <= 1 for weight in weights.values()):
+            raise ValueError(f"weights must be in [0, 1], got {weights}")
+        if abs(sum(weights.values()) - 1) > 1e-9:
+            raise ValueError(f"weights must sum to 1, got {weights} (sum {sum(weights.values()):g})")
+        return weights
+
+
 class RunConfig(_Section):
     """A whole active-learning run."""
 
@@ -252,6 +338,7 @@ class RunConfig(_Section):
     ray: RayConfig = Field(default_factory=RayConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
 
     def with_overrides(self, **changes: Any) -> "RunConfig":
         """Return a copy with dotted keys replaced, e.g. ``{"loop.rounds": 3}``, revalidated."""

@@ -50,6 +50,16 @@ def test_defaults():
         ({**MINIMAL, "model": {"architecture": "mlp"}}, "model.architecture is for kind torch"),
         ({**MINIMAL, "model": {"train": {"epochs": 3}}}, "model.train is for kind torch"),
         (
+            {**MINIMAL, "serving": {"weights": {"champion": 0.9, "challenger": 0.2}}},
+            r"serving.weights: weights must sum to 1, got .* \(sum 1.1\)",
+        ),
+        (
+            {**MINIMAL, "serving": {"weights": {"champion": 1.5, "challenger": -0.5}}},
+            r"serving.weights: weights must be in \[0, 1\]",
+        ),
+        ({**MINIMAL, "serving": {"rollout": {"steps": [0.5, 0.2, 1.0]}}}, "serving.rollout.steps: steps must increase"),
+        ({**MINIMAL, "serving": {"rollout": {"steps": [0.1, 0.5]}}}, "the last step must be 1.0"),
+        (
             {**MINIMAL, "model": {"kind": "torch", "architecture": "mlp", "train": {"validation_fraction": 1.0}}},
             "model.train.validation_fraction: Input should be less than 1",
         ),
