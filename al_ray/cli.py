@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from al_ray.errors import AlRayError, ConfigError, TrackingError
+from al_ray.errors import AlRayError, ConfigError, ResumeError, TrackingError
 
 __all__ = ["main"]
 
@@ -183,6 +183,11 @@ def _command_compare(args: argparse.Namespace) -> int:
     configs = {name: _load(args, name) for name in names}
     base = next(iter(configs.values()))
     root = args.output or Path("runs") / base.name / "compare"
+    if args.resume and not any((root / name / "labels.db").exists() for name in names):
+        raise ResumeError(
+            f"nothing to resume: no strategy of {', '.join(names)} has a run in {Path(root).resolve()}; "
+            "run without --resume to start, or pass the --output of the comparison to continue"
+        )
     started = time.perf_counter()
     results = {}
     printer = _RoundPrinter()

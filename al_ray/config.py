@@ -136,7 +136,13 @@ class ModelConfig(_Section):
             if self.architecture is None:
                 raise ValueError("model.kind torch needs model.architecture: mlp or cnn")
             if self.estimator != ModelConfig.model_fields["estimator"].default:
-                raise ValueError("model.estimator is for kind sklearn; a torch model takes model.architecture")
+                raise ValueError(
+                    "model.estimator is for kind sklearn; remove it, a torch model takes model.architecture"
+                )
+            if self.standardize:
+                raise ValueError(
+                    "model.standardize is for kind sklearn; remove it, a torch model takes the features as they are"
+                )
             if self.committee is not None:
                 raise ValueError(
                     "model.committee is for kind sklearn; a torch model's committee is MC dropout "
@@ -366,6 +372,9 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
     if error["type"] == "missing":
         return f"missing required key {location!r}"
     message = error["msg"].removeprefix("Value error, ")
+    if isinstance(error.get("input"), dict):
+        # A whole section failed a cross-field check; its message names the keys.
+        return f"{location}: {message}"
     return f"{location}: {message} (got {error.get('input')!r})"
 
 

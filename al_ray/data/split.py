@@ -229,11 +229,14 @@ def make_split(
         # falls back to a diversity strategy until two classes are labeled.
         shuffled = np.random.default_rng(int(seeds[1])).permutation(rest)
         initial, pool = shuffled[:initial_count], shuffled[initial_count:]
-        logger.info(
-            "initial_labeled=%d is below the %d classes of %s; drew a uniform sample that "
-            "cannot cover every class",
-            initial_count, n_classes, data.name,
-        )
+        if initial_count == 0:
+            logger.info("initial_labeled=0: %s starts with no labels (a cold start)", data.name)
+        else:
+            logger.info(
+                "initial_labeled=%d is below the %d classes of %s; drew a uniform sample that "
+                "cannot cover every class",
+                initial_count, n_classes, data.name,
+            )
 
     if pool_size is not None and pool_size < pool.size:
         dropped = pool.size - pool_size

@@ -164,6 +164,12 @@ class ActiveLearningLoop:
         )
         store_location = config.labels.store or (self.output_dir / "labels.db")
         self._check_output(resume, store_location)
+        if config.tracking.enabled and config.tracking.uri:
+            # A tracking store that cannot be reached fails here, before any output
+            # exists; MLflow's client would retry for minutes.
+            from al_ray.tracking.registry import check_reachable
+
+            check_reachable(config.tracking.uri)
         self.output_dir.mkdir(parents=True, exist_ok=True)
 
         with contextlib.ExitStack() as stack:
@@ -349,7 +355,7 @@ class ActiveLearningLoop:
         """
         if not self.strategy.needs_model or _labeled_class_count(store) >= 2:
             return self.strategy
-        logger.info(
+        logger.warning(
             "round %d: %s needs a model, and fewer than two classes are labeled; "
             "querying with %s (%s) instead",
             round_index, self.strategy.name, self.cold_start_strategy.name, self.cold_start_strategy.description,
@@ -495,13 +501,9 @@ class ActiveLearningLoop:
         if not tracking.enabled:
             return None
         from al_ray.tracking import MlflowTracker
-        from al_ray.tracking.registry import check_reachable
 
         self.tracking_root.mkdir(parents=True, exist_ok=True)
-        uri = tracking.uri or f"sqlite:///{(self.tracking_root / 'mlflow.db').resolve()}"
-        # A server that does not answer fails here in seconds; MLflow's client
-        # would retry for minutes.
-        check_reachable(uri)
+        uri = self._tracking_uri()
         tracker = MlflowTracker(
             uri,
             tracking.experiment or f"al_ray-{self.config.name}",
@@ -511,6 +513,9 @@ class ActiveLearningLoop:
         run_id = tracker.start(f"{self.config.name}-{self.config.strategy.name}", params, store.get_meta("mlflow_run_id"))
         store.set_meta("mlflow_run_id", run_id)
         return tracker
+
+    def _tracking_uri(self) -> str:
+        return self.config.tracking.uri or f"sqlite:///{(self.tracking_root / 'mlflow.db').resolve()}"
 
     def _open_registry(self, tracker):
         if tracker is None or not self.config.tracking.register_models:

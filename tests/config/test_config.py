@@ -48,6 +48,10 @@ def test_defaults():
             "a torch model's committee is MC dropout",
         ),
         ({**MINIMAL, "model": {"architecture": "mlp"}}, "model.architecture is for kind torch"),
+        (
+            {**MINIMAL, "model": {"kind": "torch", "architecture": "mlp", "standardize": True}},
+            r"model: model.standardize is for kind sklearn; remove it, a torch model takes the features as they are$",
+        ),
         ({**MINIMAL, "model": {"train": {"epochs": 3}}}, "model.train is for kind torch"),
         (
             {**MINIMAL, "serving": {"weights": {"champion": 0.9, "challenger": 0.2}}},

@@ -130,3 +130,22 @@ def test_resume_with_changed_seed(small_config, tmp_path, capsys):
 def test_resume_nothing_there(small_config, tmp_path, capsys):
     config = small_config()
     _fails(["run", str(config), "--output", str(tmp_path / "none"), "--resume"], capsys, "nothing to resume")
+
+
+def test_unreachable_tracking_writes_nothing(small_config, tmp_path, capsys):
+    config = small_config(tracking={"enabled": True, "uri": "http://127.0.0.1:9"})
+    output = tmp_path / "out"
+
+    assert main(["run", str(config), "--output", str(output)]) == 2
+
+    assert "MLflow tracking server 'http://127.0.0.1:9' is unreachable" in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_compare_resume_without_run(small_config, tmp_path, capsys):
+    output = tmp_path / "cmp"
+
+    assert main(["compare", str(small_config()), "--output", str(output), "--resume"]) == 2
+
+    assert "nothing to resume: no strategy of margin, random has a run in" in capsys.readouterr().err
+    assert not output.exists()
