@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     show = actions.add_parser("show", help="print one version's lineage tags, metrics and model URI")
     show.add_argument("version", help="version number, or the alias champion or challenger")
     _add_store_options(show)
+
+    from al_ray.serving.commands import add_serve_parser
+
+    add_serve_parser(commands)
     return parser
 
 
@@ -318,6 +322,12 @@ def _print_version(registry, name: str, version: str) -> None:
         print(f"  {key}: {value:.6g}")
 
 
+def _command_serve(args: argparse.Namespace) -> int:
+    from al_ray.serving.commands import command_serve
+
+    return command_serve(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``al-ray`` command and return its exit status."""
     args = build_parser().parse_args(argv)
@@ -327,6 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "compare": _command_compare,
         "strategies": _command_strategies,
         "models": _command_models,
+        "serve": _command_serve,
     }
     try:
         return handlers[args.command](args)

@@ -1,0 +1,139 @@
+"""``al-ray serve deploy|status|promote|rollback``: canary serving from the command line.
+
+``deploy`` runs in the foreground. It starts Ray and Serve and serves the
+champion and challenger versions of a run's registered model. Then it runs
+the canary rollout, moves the registry's ``champion`` alias on promotion, and
+keeps serving until interrupted, or exits after the rollout. The other
+actions talk to a running router over HTTP, from another terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+__all__ = ["add_serve_parser", "command_serve"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def add_serve_parser(commands) -> None:
+    """Add the ``serve`` command and its actions to the ``al-ray`` parser."""
+    serve = commands.add_parser("serve", help="serve model versions on Ray Serve with a canary rollout")
+    actions = serve.add_subparsers(dest="serve_action", required=True, metavar="ACTION")
+
+    deploy = actions.add_parser(
+        "deploy", help="serve a run's champion and challenger versions and roll the challenger out"
+    )
+    deploy.add_argument("config", type=Path, help="the run's YAML config (its serving section applies)")
+    deploy.add_argument("--output", type=Path, help="the run's output folder; default: runs/<name>/<strategy>")
+    deploy.add_argument("--name", help="registered model name; default: tracking.registered_model or <name>-<strategy>")
+    deploy.add_argument("--champion", default="champion", help="version number or alias (default: champion)")
+    deploy.add_argument(
+        "--challenger", default="challenger", help="version number or alias, or 'none' (default: challenger)"
+    )
+    deploy.add_argument("--no-rollout", action="store_true", help="serve at serving.weights without a rollout")
+    deploy.add_argument("--decision-log", type=Path, help="JSON lines of rollout decisions; default: OUTPUT/rollout.jsonl")
+    deploy.add_argument("--max-duration", type=float, help="roll back if the rollout has not ended after this many seconds")
+    deploy.add_argument("--exit-after-rollout", action="store_true", help="stop serving once the rollout ends")
+
+    for action, text in (
+        ("status", "print the live versions, weights and the current stats window"),
+        ("promote", "make the challenger the champion, with all traffic"),
+        ("rollback", "send no traffic to the challenger"),
+    ):
+        parser = actions.add_parser(action, help=text)
+        parser.add_argument("--url", default=DEFAULT_URL, help=f"the router's URL (default: {DEFAULT_URL})")
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    """Run one ``al-ray serve`` action and return the exit status."""
+    if args.serve_action == "deploy":
+        return _deploy(args)
+    from al_ray.serving.client import RouterClient
+
+    client = RouterClient(args.url)
+    if args.serve_action == "status":
+        print(json.dumps({"versions": client.versions(), "stats": client.stats()}, indent=2, sort_keys=True))
+    elif args.serve_action == "promote":
+        print(json.dumps(client.promote(), indent=2, sort_keys=True))
+    else:
+        print(json.dumps(client.rollback(), indent=2, sort_keys=True))
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from al_ray.config import load_config
+    from al_ray.loop.runner import default_output_dir
+    from al_ray.runtime import ray_session
+    from al_ray.seeding import derive_seed
+    from al_ray.serving.canary import CanaryController, run_rollout
+    from al_ray.serving.deploy import deploy, shutdown
+    from al_ray.tracking.registry import ModelRegistry
+
+    config = load_config(args.config)
+    output = args.output or default_output_dir(config)
+    uri = config.tracking.uri or f"sqlite:///{(output / 'mlflow.db').resolve()}"
+    registry = ModelRegistry(uri, existing=True)
+    name = args.name or config.tracking.registered_model or f"{config.name}-{config.strategy.name}"
+    champion = _version_spec(registry, uri, name, args.champion)
+    challenger = None if args.challenger.lower() == "none" else _version_spec(registry, uri, name, args.challenger)
+    rollout = challenger is not None and not args.no_rollout
+
+    with ray_session(config.ray):
+        client = deploy(config.serving, champion, challenger, seed=derive_seed(config.seed, "serving"))
+        print(f"serving {name} at {client.base_url}: champion version {champion.label}"
+              + (f", challenger version {challenger.label}" if challenger else ""), flush=True)
+        try:
+            if rollout:
+                decision = run_rollout(
+                    client,
+                    CanaryController(config.serving.rollout, config.serving.guards),
+                    decision_log=args.decision_log or output / "rollout.jsonl",
+                    on_decision=_DecisionPrinter(),
+                    max_duration_s=args.max_duration,
+                )
+                if decision.action == "promote":
+                    registry.set_alias(name, "champion", challenger.label)
+                    print(f"promoted version {challenger.label} to champion in the registry", flush=True)
+            if args.exit_after_rollout:
+                return 0
+            print("serving; press Ctrl-C to stop", flush=True)
+            while True:
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            print("stopping", flush=True)
+            return 0
+        finally:
+            shutdown()
+
+
+def _version_spec(registry, uri: str, name: str, version: str):
+    from al_ray.serving.spec import VersionSpec
+
+    # Labels are version numbers, so an alias resolves once, at deploy time.
+    info = registry.describe(name, version)
+    return VersionSpec(label=str(info.version), tracking_uri=uri, name=name, version=str(info.version))
+
+
+class _DecisionPrinter:
+    """Print each rollout decision, except a hold that repeats the one before."""
+
+    def __init__(self) -> None:
+        self._last: tuple | None = None
+
+    def __call__(self, decision) -> None:
+        key = (decision.action, decision.step, decision.cause)
+        if decision.action == "hold" and key == self._last:
+            return
+        self._last = key
+        print(
+            f"rollout: {decision.action} (step {decision.step}, challenger weight "
+            f"{decision.challenger_weight:g}): {decision.reason}",
+            flush=True,
+        )
