@@ -27,6 +27,7 @@ from al_ray.errors import ResumeError
 from al_ray.labels import LabelSource, LabelStore, SimulatedOracle
 from al_ray.loop.model_io import load_model, save_model
 from al_ray.loop.outputs import CURVE_COLUMNS, write_csv_atomic, write_learning_curve_plot
+from al_ray.loop.served_rows import ServedRowsIntake
 from al_ray.loop.state import config_fingerprint, describe_difference
 from al_ray.models import PriorClassifier, SklearnClassifier
 from al_ray.training import build_trainer
@@ -182,6 +183,11 @@ class ActiveLearningLoop:
             )
             pool_rows = data.subset(split.pool)
             pool = Pool(pool_rows.row_ids, pool_rows.features)
+            served = (
+                ServedRowsIntake(config.serving.feedback.path, data, split)
+                if config.serving.feedback.path is not None
+                else None
+            )
             self._stop_features = self._stop_set_features(data, split)
             session = _LazyRay(self._ray_stack or stack, config)
             if trainer.needs_ray:
@@ -196,6 +202,8 @@ class ActiveLearningLoop:
                         continue
                     if model is None:
                         model = load_model(self._model_path(round_index - 1))
+                    if served is not None and store.round_status(round_index) != "queried":
+                        pool = served.extend(pool, store, round_index)
                     outcome = self._run_round(
                         round_index, store, source, data, split, pool, model, trainer, tracker, session
                     )
