@@ -6,8 +6,8 @@ round, the loop reads the rows added since the last round and adds to the pool
 those the label source can label and that may be queried:
 
 - a row whose ``row_id`` is a dataset row outside the pool, the test set and
-  the labeled or queried rows (for example a row cut from the pool by
-  ``data.pool_size`` that reached the model as live traffic) joins the pool;
+  the labeled or queried rows joins the pool. An example is a row cut from
+  the pool by ``data.pool_size`` that reached the model as live traffic;
 - a row already in the pool, labeled or queried is counted and skipped;
 - a test row is skipped: querying it would leak the test set into training;
 - a row without a dataset ``row_id`` is skipped, because its label and
@@ -42,7 +42,7 @@ def _limit_key(round_index: int) -> str:
 
 @dataclass
 class ServedRowsIntake:
-    """Read the served uncertain rows since the last round and extend the pool with the new ones."""
+    """Read the served uncertain rows and extend the pool with those not in it yet."""
 
     path: str
     data: LabeledData
@@ -70,7 +70,7 @@ class ServedRowsIntake:
         known = set(self.data.row_ids.tolist())
         test = set(self.split.test.tolist())
         in_pool = set(pool.row_ids.tolist())
-        taken = set(store.queried_row_ids().tolist()) | set(store.labels())
+        labeled_or_queried = set(store.queried_row_ids().tolist()) | set(store.labels())
         outcome: Counter[str] = Counter()
         added: list[int] = []
         for row_id in rows.row_ids[:read]:
@@ -78,7 +78,7 @@ class ServedRowsIntake:
                 outcome["without a dataset row_id"] += 1
             elif row_id in test:
                 outcome["in the test set"] += 1
-            elif row_id in in_pool or row_id in taken or row_id in added:
+            elif row_id in in_pool or row_id in labeled_or_queried or row_id in added:
                 outcome["already in the pool, labeled or queried"] += 1
             else:
                 added.append(row_id)
@@ -89,7 +89,7 @@ class ServedRowsIntake:
         )
         if not added:
             return pool
-        # The dataset's own features, so a row trains and scores as it does anywhere else.
+        # The dataset's own features, so an added row scores and trains like every other row.
         new_rows = self.data.subset(np.asarray(added, dtype=np.int64))
         return Pool(
             np.concatenate([pool.row_ids, new_rows.row_ids]),
