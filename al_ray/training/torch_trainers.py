@@ -309,4 +309,8 @@ def _maybe_crash(crash_once: dict[str, Any] | None, rank: int, epoch: int) -> No
     if marker.exists():
         return
     marker.write_text(str(os.getpid()), encoding="utf-8")
+    # Ray Train's controller records a reported checkpoint at its next poll
+    # (every 0.2 s here); waiting past a few polls makes the retry resume
+    # from this epoch's checkpoint rather than from whatever was recorded.
+    time.sleep(2.0)
     os._exit(1)

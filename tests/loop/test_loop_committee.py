@@ -116,7 +116,8 @@ def test_committee_logs_member_models(ray_local, small_config, tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{output / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("committee")
     models = client.search_logged_models([experiment.experiment_id])
-    assert sorted(model.name for model in models) == ["member_0", "member_1"]
+    # The final committee's members, and each round's whole committee as a registered version.
+    assert sorted(model.name for model in models) == ["member_0", "member_1", "round_0000", "round_0001"]
 
 
 def test_committee_cold_start(ray_local, small_config, tmp_path):
