@@ -255,6 +255,9 @@ class RolloutConfig(_Section):
     min_requests: int = Field(
         100, ge=1, description="challenger requests a step needs before it is judged; a step waits for them"
     )
+    max_duration_s: float | None = Field(
+        600.0, gt=0, description="roll back a rollout still running after this long; null waits for ever"
+    )
 
     @field_validator("steps")
     @classmethod
@@ -345,6 +348,15 @@ class RunConfig(_Section):
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
+
+    @model_validator(mode="after")
+    def _deploy_needs_registry(self) -> "RunConfig":
+        if self.serving.deploy_each_round and not (self.tracking.enabled and self.tracking.register_models):
+            raise ValueError(
+                "serving.deploy_each_round serves registered versions; set tracking.enabled and "
+                "tracking.register_models to true, or turn deploy_each_round off"
+            )
+        return self
 
     def with_overrides(self, **changes: Any) -> "RunConfig":
         """Return a copy with dotted keys replaced, e.g. ``{"loop.rounds": 3}``, revalidated."""

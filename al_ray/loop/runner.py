@@ -178,6 +178,7 @@ class ActiveLearningLoop:
             self._check_fingerprint(store, resume)
             tracker = self._open_tracker(store)
             self._registry = self._open_registry(tracker)
+            self._deployer = self._open_deployer()
             source = self._label_source or SimulatedOracle(
                 dict(zip(data.row_ids.tolist(), data.label_names(data.row_ids))),
             )
@@ -190,6 +191,7 @@ class ActiveLearningLoop:
             )
             self._stop_features = self._stop_set_features(data, split)
             session = _LazyRay(self._ray_stack or stack, config)
+            self._ray_session = session
             if trainer.needs_ray:
                 session.ensure()
             stack.callback(trainer.close)
@@ -215,6 +217,10 @@ class ActiveLearningLoop:
                 if tracker is not None:
                     tracker.finish("FAILED")
                 raise
+            finally:
+                # Before the Ray session ends, which the exit stack does later.
+                if self._deployer is not None:
+                    self._deployer.close()
             store.set_meta("status", status)
             self._write_outputs(store)
             rounds = [self._record_from_store(row) for row in store.round_records() if row["status"] == "completed"]
@@ -458,7 +464,13 @@ class ActiveLearningLoop:
             # Registered before the round is completed: a kill in between
             # registers again on resume, which returns the same version. The
             # registry logs the metrics into the run, linked to the version.
-            self._register(store, tracker, data, round_index, path, metrics, scoring)
+            version = self._register(store, tracker, data, round_index, path, metrics, scoring)
+            if self._deployer is not None:
+                self._ray_session.ensure()
+                rollout = self._deployer.deploy_round(round_index, version)
+                metrics.update(rollout)
+                if rollout:
+                    tracker.log_round(round_index, rollout)
         elif tracker is not None:
             tracker.log_round(round_index, metrics)
         store.complete_round(round_index, metrics, model_path=str(path))
@@ -532,10 +544,17 @@ class ActiveLearningLoop:
 
         return ModelRegistry(tracker.tracking_uri)
 
+    def _open_deployer(self):
+        if not self.config.serving.deploy_each_round:
+            return None
+        from al_ray.loop.rollout import RoundDeployer
+
+        return RoundDeployer(self.config, self._registry, self._registered_name(), self.output_dir / "rollout.jsonl")
+
     def _registered_name(self) -> str:
         return self.config.tracking.registered_model or f"{self.config.name}-{self.config.strategy.name}"
 
-    def _register(self, store, tracker, data, round_index, path, metrics, scoring) -> None:
+    def _register(self, store, tracker, data, round_index, path, metrics, scoring) -> str:
         """Register the round's model as a version with its lineage and make it the challenger."""
         from al_ray.tracking.registry import labeled_hash
 
@@ -564,6 +583,7 @@ class ActiveLearningLoop:
         if round_index == 0:
             self._registry.set_alias(name, "champion", version)
         logger.info("round %d: registered %s version %s", round_index, name, version)
+        return version
 
     def _finish_tracking(self, tracker, model, data, status, rounds) -> None:
         tracker.set_tags({"al_ray.status": status, "al_ray.rounds": str(len(rounds) - 1)})

@@ -140,3 +140,39 @@ def test_bad_challenger_rolled_back(run, tmp_path):
     assert final["cause"] == "guard_breach"
     assert "agreement" in final["reason"]
     assert registry.describe(NAME, "champion").version == champion_before
+
+
+def test_loop_deploys_each_round(ray_local, tmp_path):
+    port = _free_port()
+    config = {
+        "name": "letter_rollout",
+        "seed": 2,
+        "data": {"dataset": "letter_recognition", "initial_labeled": 300, "test_size": 2000, "pool_size": 3000},
+        "model": {"estimator": "logistic_regression", "params": {"max_iter": 300}, "standardize": True, "fit_on": "driver"},
+        "strategy": {"name": "margin"},
+        "loop": {"rounds": 1, "batch_size": 200},
+        "scoring": {"mode": "local"},
+        "serving": {
+            "port": port,
+            "deploy_each_round": True,
+            "rollout": {"steps": [0.5, 1.0], "hold_s": 1.0, "min_requests": 10, "max_duration_s": 120},
+            "guards": {"max_error_rate": 0.05, "max_p95_latency_ratio": 10.0, "min_agreement": 0.6},
+        },
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    output = tmp_path / "out"
+
+    with _Traffic(port) as traffic:
+        assert main(["run", str(path), "--output", str(output)]) == 0
+
+    decisions = _decisions(output / "rollout.jsonl")
+    assert decisions[0]["action"] == "start"
+    assert decisions[-1]["action"] in ("promote", "rollback")
+    assert {"1", "2"} <= set(traffic.answered)
+    with LabelStore(output / "labels.db") as store:
+        metrics = {row["round_index"]: row["metrics"] for row in store.round_records()}
+    promoted = decisions[-1]["action"] == "promote"
+    assert metrics[1]["rollout_promoted"] == (1.0 if promoted else 0.0)
+    registry = ModelRegistry(f"sqlite:///{output / 'mlflow.db'}")
+    assert registry.describe("letter_rollout-margin", "champion").version == (2 if promoted else 1)
