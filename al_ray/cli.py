@@ -1,7 +1,8 @@
 """The ``al-ray`` command.
 
 Exit status: 0 on success, 2 for a user error (bad config, missing file,
-unknown strategy), 1 for an unexpected failure, 130 when interrupted. A run
+unknown strategy), 1 for an unexpected failure, 130 when interrupted, and 3
+when ``serve deploy --exit-after-rollout`` rolled the challenger back. A run
 that stops because the pool is exhausted or the label budget is reached is a
 success.
 """

@@ -281,8 +281,11 @@ class GuardsConfig(_Section):
     max_p95_latency_ratio: float | None = Field(
         2.0, gt=0, description="challenger p95 latency over champion p95 latency"
     )
+    # A better model disagrees with the champion on the rows the champion gets
+    # wrong, so this guard only catches a broken challenger: one near chance
+    # agreement (1 / n_classes) or one that reads the features differently.
     min_agreement: float | None = Field(
-        0.8, ge=0, le=1, description="share of rows where the challenger predicts the champion's class"
+        0.5, ge=0, le=1, description="share of compared rows where the challenger predicts the champion's class"
     )
     min_accuracy_delta: float | None = Field(
         -0.02, ge=-1, le=1, description="challenger minus champion accuracy on labeled feedback, when there is some"
@@ -384,7 +387,7 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
     if error["type"] == "missing":
         return f"missing required key {location!r}"
     message = error["msg"].removeprefix("Value error, ")
-    if isinstance(error.get("input"), dict):
+    if isinstance(error.get("input"), dict) or repr(error.get("input")) in message:
         # A whole section failed a cross-field check; its message names the keys.
         return f"{location}: {message}"
     return f"{location}: {message} (got {error.get('input')!r})"

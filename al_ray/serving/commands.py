@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import time
 from pathlib import Path
 
@@ -20,6 +21,9 @@ __all__ = ["add_serve_parser", "command_serve"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+
+# Exit status of ``deploy --exit-after-rollout`` when the challenger was rolled back.
+ROLLED_BACK = 3
 
 
 def add_serve_parser(commands) -> None:
@@ -44,11 +48,13 @@ def add_serve_parser(commands) -> None:
 
     for action, text in (
         ("status", "print the live versions, weights and the current stats window"),
-        ("promote", "make the challenger the champion, with all traffic"),
+        ("promote", "make the challenger the champion, with all traffic (the registry alias stays)"),
         ("rollback", "send no traffic to the challenger"),
     ):
         parser = actions.add_parser(action, help=text)
-        parser.add_argument("--url", default=DEFAULT_URL, help=f"the router's URL (default: {DEFAULT_URL})")
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument("--url", help=f"the router's URL (default: {DEFAULT_URL})")
+        where.add_argument("--config", type=Path, help="a config whose serving.host and serving.port name the router")
 
 
 def command_serve(args: argparse.Namespace) -> int:
@@ -57,7 +63,13 @@ def command_serve(args: argparse.Namespace) -> int:
         return _deploy(args)
     from al_ray.serving.client import RouterClient
 
-    client = RouterClient(args.url)
+    url = args.url or DEFAULT_URL
+    if args.config is not None:
+        from al_ray.config import load_config
+        from al_ray.serving.deploy import router_url
+
+        url = router_url(load_config(args.config).serving)
+    client = RouterClient(url)
     if args.serve_action == "status":
         print(json.dumps({"versions": client.versions(), "stats": client.stats()}, indent=2, sort_keys=True))
     elif args.serve_action == "promote":
@@ -83,10 +95,15 @@ def _deploy(args: argparse.Namespace) -> int:
     name = args.name or config.tracking.registered_model or f"{config.name}-{config.strategy.name}"
     champion = _version_spec(registry, uri, name, args.champion)
     challenger = None if args.challenger.lower() == "none" else _version_spec(registry, uri, name, args.challenger)
+    if challenger is not None and challenger.label == champion.label:
+        # After a promotion both aliases name one version: nothing to roll out.
+        print(f"the challenger is the champion, version {champion.label}; serving it alone", flush=True)
+        challenger = None
     rollout = challenger is not None and not args.no_rollout
 
     with ray_session(config.ray):
         client = deploy(config.serving, champion, challenger, seed=derive_seed(config.seed, "serving"))
+        _stop_on_signals()
         print(f"serving {name} at {client.base_url}: champion version {champion.label}"
               + (f", challenger version {challenger.label}" if challenger else ""), flush=True)
         try:
@@ -101,6 +118,8 @@ def _deploy(args: argparse.Namespace) -> int:
                 if decision.action == "promote":
                     registry.set_alias(name, "champion", challenger.label)
                     print(f"promoted version {challenger.label} to champion in the registry", flush=True)
+                elif args.exit_after_rollout:
+                    return ROLLED_BACK
             if args.exit_after_rollout:
                 return 0
             print("serving; press Ctrl-C to stop", flush=True)
@@ -111,6 +130,20 @@ def _deploy(args: argparse.Namespace) -> int:
             return 0
         finally:
             shutdown()
+
+
+def _stop_on_signals() -> None:
+    """Stop serving on SIGINT and SIGTERM, also when started in the background.
+
+    A shell starts background jobs with SIGINT ignored, and Ray's own SIGTERM
+    handler prints a stack dump; both end here in a clean shutdown instead.
+    """
+
+    def stop(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _version_spec(registry, uri: str, name: str, version: str):

@@ -133,7 +133,7 @@ def test_bad_challenger_rolled_back(run, tmp_path):
             "--challenger", bad_version, "--decision-log", str(log), "--exit-after-rollout", "--max-duration", "120"]
 
     with _Traffic(port):
-        assert main(argv) == 0
+        assert main(argv) == 3
 
     final = _decisions(log)[-1]
     assert final["action"] == "rollback"
