@@ -24,7 +24,7 @@ __all__ = ["main"]
 
 logger = logging.getLogger("al_ray.cli")
 
-_ROW_FORMAT = "{:>18}  {:>5}  {:>9}  {:>8}  {:>8}  {:>7}  {:>6}  {:>11}"
+_ROW_FORMAT = "{:>24}  {:>5}  {:>9}  {:>8}  {:>8}  {:>7}  {:>6}  {:>11}"
 _ROW_HEADER = ("strategy", "round", "n_labeled", "accuracy", "macro_f1", "seconds", "path", "rows/s")
 
 
@@ -230,11 +230,11 @@ def _command_compare(args: argparse.Namespace) -> int:
 
 def _print_summary(results: dict, wall_seconds: float) -> None:
     print()
-    print(f"{'strategy':>18}  {'status':>20}  {'rounds':>6}  {'n_labeled':>9}  {'accuracy':>8}  {'macro_f1':>8}  output")
+    print(f"{'strategy':>24}  {'status':>20}  {'rounds':>6}  {'n_labeled':>9}  {'accuracy':>8}  {'macro_f1':>8}  output")
     for name, result in results.items():
         final = result.final
         print(
-            f"{name:>18}  {result.status:>20}  {len(result.rounds) - 1:>6}  "
+            f"{name:>24}  {result.status:>20}  {len(result.rounds) - 1:>6}  "
             f"{final.n_labeled if final else 0:>9}  {final.accuracy if final else float('nan'):>8.4f}  "
             f"{final.macro_f1 if final else float('nan'):>8.4f}  {result.output_dir}"
         )
@@ -244,11 +244,15 @@ def _print_summary(results: dict, wall_seconds: float) -> None:
 def _command_strategies(args: argparse.Namespace) -> int:
     from al_ray.strategies import STRATEGIES
 
-    print(f"{'name':<18} {'needs':<16} description")
-    for name in sorted(STRATEGIES):
-        cls = STRATEGIES[name]
-        needs = ", ".join(sorted(need.value for need in cls.needs)) or "-"
-        print(f"{name:<18} {needs:<16} {cls.description}")
+    rows = [
+        (name, ", ".join(sorted(need.value for need in STRATEGIES[name].needs)) or "-", STRATEGIES[name].description)
+        for name in sorted(STRATEGIES)
+    ]
+    name_width = max(len(row[0]) for row in rows)
+    needs_width = max(len("needs"), *(len(row[1]) for row in rows))
+    print(f"{'name':<{name_width}}  {'needs':<{needs_width}}  description")
+    for name, needs, description in rows:
+        print(f"{name:<{name_width}}  {needs:<{needs_width}}  {description}")
     return 0
 
 
