@@ -42,6 +42,7 @@ from al_ray.strategies.diversity import (
 )
 from al_ray.strategies.expected_change import gradient_embedding_factors
 from al_ray.strategies.measures import margin
+from benchmarks._args import choice_list, int_list, non_negative_int, positive_int
 
 __all__ = ["CSV_COLUMNS", "SELECTORS", "Case", "build_cases", "main", "measure_case"]
 
@@ -207,36 +208,14 @@ def measure_case(case: Case, repeats: int, seed: int) -> dict[str, object]:
     }
 
 
-def _whole_number(text: str, minimum: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected a whole number >= {minimum}")
-    return value
 
 
-def _positive_int(text: str) -> int:
-    return _whole_number(text, 1)
 
 
-def _non_negative_int(text: str) -> int:
-    return _whole_number(text, 0)
 
 
-def _size_list(text: str) -> list[int]:
-    return [_positive_int(part.strip()) for part in text.split(",")]
 
 
-def _selector_list(text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",")]
-    for name in names:
-        if name not in SELECTORS:
-            raise argparse.ArgumentTypeError(
-                f"unknown selector {name!r}: expected a comma-separated list of {', '.join(SELECTORS)}"
-            )
-    return names
 
 
 def _fraction(text: str) -> float:
@@ -257,7 +236,7 @@ def _badge_shape(text: str) -> tuple[int, int, int] | None:
         raise argparse.ArgumentTypeError(
             f"invalid value {text!r}: expected CANDIDATESxCLASSESxDIMS, such as 20000x100x768, or none"
         )
-    candidates, classes, dims = (_positive_int(part.strip()) for part in parts)
+    candidates, classes, dims = (positive_int(part.strip()) for part in parts)
     return candidates, classes, dims
 
 
@@ -268,16 +247,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     parser.add_argument(
-        "--sizes", type=_size_list, default=[10_000, 100_000], help="comma-separated candidate counts, each >= 1"
+        "--sizes", type=int_list, default=[10_000, 100_000], help="comma-separated candidate counts, each >= 1"
     )
     parser.add_argument(
         "--selectors",
-        type=_selector_list,
+        type=choice_list(SELECTORS, "selector"),
         default=list(SELECTORS),
         help=f"comma-separated selectors to run, from {', '.join(SELECTORS)}",
     )
-    parser.add_argument("--dims", type=_positive_int, default=64, help="feature or embedding columns")
-    parser.add_argument("--classes", type=_positive_int, default=10, help="classes of the softmax model")
+    parser.add_argument("--dims", type=positive_int, default=64, help="feature or embedding columns")
+    parser.add_argument("--classes", type=positive_int, default=10, help="classes of the softmax model")
 
     batch = parser.add_mutually_exclusive_group()
     batch.add_argument(
@@ -286,11 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.01,
         help="rows selected, as a fraction of the candidates (rounded up)",
     )
-    batch.add_argument("--batch", type=_positive_int, help="rows selected at every size, instead of a fraction")
+    batch.add_argument("--batch", type=positive_int, help="rows selected at every size, instead of a fraction")
 
     parser.add_argument(
         "--labeled-rows",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=1000,
         help="labeled rows that core-set starts from as centers, or 0 for an empty labeled set",
     )
@@ -300,8 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=(20_000, 100, 768),
         help="one more BADGE case, CANDIDATESxCLASSESxDIMS, or none to skip it",
     )
-    parser.add_argument("--repeats", type=_positive_int, default=1, help="timed calls per case, of which the fastest is reported")
-    parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed of inputs and selectors")
+    parser.add_argument("--repeats", type=positive_int, default=1, help="timed calls per case, of which the fastest is reported")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of inputs and selectors")
     parser.add_argument(
         "--out", type=Path, default=RESULTS / "selection_scaling.csv", help="CSV file to write"
     )

@@ -78,6 +78,7 @@ from al_ray.models.sklearn_adapter import SklearnClassifier, build_estimator
 from al_ray.serving import VersionSpec
 from al_ray.serving.app import MODEL_DEPLOYMENT, ROUTER_DEPLOYMENT
 from al_ray.serving.deploy import deploy, replace_challenger, shutdown, version_app_name
+from benchmarks._args import choice_list, int_list, non_negative_int, positive_int
 
 __all__ = [
     "CSV_COLUMNS",
@@ -732,36 +733,14 @@ def machine_line() -> str:
 # Command line.
 
 
-def _whole_number(text: str, minimum: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected a whole number >= {minimum}")
-    return value
 
 
-def _positive_int(text: str) -> int:
-    return _whole_number(text, 1)
 
 
-def _non_negative_int(text: str) -> int:
-    return _whole_number(text, 0)
 
 
-def _int_list(text: str) -> list[int]:
-    return [_positive_int(part.strip()) for part in text.split(",")]
 
 
-def _dataset_list(text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",")]
-    for name in names:
-        if name not in DATASETS:
-            raise argparse.ArgumentTypeError(
-                f"unknown dataset {name!r}: expected a comma-separated list of {', '.join(DATASETS)}"
-            )
-    return names
 
 
 def _positive_seconds(text: str) -> float:
@@ -789,14 +768,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.serve_latency", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--datasets",
-        type=_dataset_list,
+        type=choice_list(DATASETS, "dataset"),
         default=list(DATASETS),
         help=f"comma-separated shipped datasets, from {', '.join(DATASETS)}",
     )
-    parser.add_argument("--rows", type=_int_list, default=[1, 32], help="comma-separated rows per request")
-    parser.add_argument("--requests", type=_positive_int, default=500, help="timed requests per latency measurement")
-    parser.add_argument("--warm-up", type=_non_negative_int, default=50, help="untimed requests before each latency measurement")
-    parser.add_argument("--clients", type=_int_list, default=[1, 4, 16], help="comma-separated client thread counts for throughput")
+    parser.add_argument("--rows", type=int_list, default=[1, 32], help="comma-separated rows per request")
+    parser.add_argument("--requests", type=positive_int, default=500, help="timed requests per latency measurement")
+    parser.add_argument("--warm-up", type=non_negative_int, default=50, help="untimed requests before each latency measurement")
+    parser.add_argument("--clients", type=int_list, default=[1, 4, 16], help="comma-separated client thread counts for throughput")
     parser.add_argument("--seconds", type=_positive_seconds, default=10.0, help="duration of each throughput measurement, in seconds")
     parser.add_argument(
         "--challenger-weight",
@@ -804,9 +783,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.1,
         help="challenger's share of traffic in the split measurements, or 0 to skip them",
     )
-    parser.add_argument("--train-rows", type=_positive_int, default=2000, help="training rows of each model")
-    parser.add_argument("--port", type=_non_negative_int, default=0, help="HTTP port of Serve's proxy, or 0 to pick a free one")
-    parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the router's traffic split")
+    parser.add_argument("--train-rows", type=positive_int, default=2000, help="training rows of each model")
+    parser.add_argument("--port", type=non_negative_int, default=0, help="HTTP port of Serve's proxy, or 0 to pick a free one")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the router's traffic split")
     parser.add_argument("--out", type=Path, default=RESULTS / "serve_latency.csv", help="CSV file to write")
     return parser
 
