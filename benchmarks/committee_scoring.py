@@ -42,12 +42,10 @@ Writes benchmarks/results/committee_scoring.csv and prints a table.
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import os
 import pickle
 import platform
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,6 +60,7 @@ from al_ray.config import ScoringConfig, parse_config
 from al_ray.data import load_shipped
 from al_ray.data.pool import FEATURES, ROW_ID, Pool
 from al_ray.errors import ScoringError
+from al_ray.loop.outputs import write_csv_atomic
 from al_ray.models import SklearnClassifier
 from al_ray.models.committee import Committee
 from al_ray.scoring import score_pool
@@ -470,20 +469,8 @@ def measure(settings: Settings) -> BenchmarkRun:
 
 
 def write_csv(measurements: Sequence[Measurement], path: Path) -> None:
-    """Write one row per measurement, atomically: a reader sees the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(COLUMNS)
-            writer.writerows(measurement.csv_row() for measurement in measurements)
-        # mkstemp creates the file readable by its owner only; results are shared files.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    """Write one row per measurement, atomically: a reader finds the old file or the whole new one."""
+    write_csv_atomic(path, COLUMNS, [measurement.csv_row() for measurement in measurements])
 
 
 def _megabytes(count: int) -> str:

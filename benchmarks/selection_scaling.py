@@ -19,14 +19,12 @@ Writes benchmarks/results/selection_scaling.csv and prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import gc
 import math
 import os
 import platform
 import sys
-import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
@@ -35,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import sklearn
 
+from al_ray.loop.outputs import write_csv_atomic
 from al_ray.strategies.diversity import (
     badge_select,
     cluster_margin_select,
@@ -315,18 +314,8 @@ def build_cases(args: argparse.Namespace) -> list[Case]:
 
 
 def write_csv(rows: Sequence[dict[str, object]], path: Path) -> None:
-    """Write ``rows`` to ``path`` through a temporary file, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    """Write ``rows`` to ``path`` atomically, one column per name in :data:`CSV_COLUMNS`."""
+    write_csv_atomic(path, CSV_COLUMNS, [[row.get(column, "") for column in CSV_COLUMNS] for row in rows])
 
 
 TABLE_HEADER = (

@@ -48,7 +48,6 @@ Writes benchmarks/results/serve_latency.csv and prints markdown tables.
 from __future__ import annotations
 
 import argparse
-import csv
 import http.client
 import json
 import logging
@@ -74,6 +73,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 from al_ray.config import ServingConfig
 from al_ray.data import load_shipped
 from al_ray.loop.model_io import save_model
+from al_ray.loop.outputs import write_csv_atomic
 from al_ray.models.sklearn_adapter import SklearnClassifier, build_estimator
 from al_ray.serving import VersionSpec
 from al_ray.serving.app import MODEL_DEPLOYMENT, ROUTER_DEPLOYMENT
@@ -633,18 +633,8 @@ def run_dataset(dataset: str, args: argparse.Namespace, folder: Path, port: int,
 
 
 def write_csv(rows: Sequence[dict[str, object]], path: Path) -> None:
-    """Write ``rows`` to ``path`` through a temporary file, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    """Write ``rows`` to ``path`` atomically, one column per name in :data:`CSV_COLUMNS`."""
+    write_csv_atomic(path, CSV_COLUMNS, [[row.get(column, "") for column in CSV_COLUMNS] for row in rows])
 
 
 TABLE_HEADER = (

@@ -28,6 +28,8 @@ def write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[
             writer = csv.writer(stream)
             writer.writerow(header)
             writer.writerows(rows)
+        # mkstemp creates the file readable by its owner only, but outputs are shared files.
+        os.chmod(temp_name, 0o644)
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
