@@ -251,7 +251,7 @@ class RolloutConfig(_Section):
         default_factory=lambda: [0.05, 0.25, 0.5, 1.0],
         description="challenger weights in (0, 1], increasing; the last must be 1 (full promotion)",
     )
-    hold_s: float = Field(60.0, ge=0, description="seconds each step holds before it is judged")
+    hold_s: float = Field(60.0, ge=0, description="seconds each step lasts before it is judged")
     min_requests: int = Field(
         100, ge=1, description="challenger requests a step needs before it is judged; a step waits for them"
     )
@@ -294,7 +294,7 @@ class GuardsConfig(_Section):
 
 
 class FeedbackConfig(_Section):
-    """Where served rows with high uncertainty go, for the next round's pool."""
+    """The store of served rows with high uncertainty, which the next round adds to its pool."""
 
     path: str | None = Field(None, description="SQLite file of uncertain served rows; default: none kept")
     uncertainty_threshold: float = Field(
@@ -313,7 +313,7 @@ class ServingConfig(_Section):
         description="initial traffic split; each in [0, 1], summing to 1",
     )
     sticky: bool = Field(False, description="route by the request's key: the same key always reaches the same version")
-    shadow: bool = Field(False, description="the challenger scores a copy of every request; the champion answers")
+    shadow: bool = Field(False, description="the challenger scores a copy of every request, and the champion returns the response")
     max_rows: int = Field(1024, ge=1, description="rows per request")
     max_body_bytes: int = Field(4_000_000, ge=1, description="request body size limit")
     replica_num_cpus: float = Field(0.1, gt=0, description="CPUs per replica; Serve's default of 1 hangs on 2 CPUs")

@@ -407,7 +407,7 @@ def missing_status(library: str, strategy_name: str) -> str | None:
 @contextmanager
 def _quiet_fits() -> Iterator[None]:
     # Every library fits with the same max_iter, so an early stop is part of the
-    # shared model; the warnings would only repeat that thousands of times.
+    # shared model. The warnings would only repeat that thousands of times.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         yield
@@ -717,7 +717,7 @@ def format_row(row: dict[str, object]) -> str:
     return f"{head} " + " | ".join(cells) + " |"
 
 
-# The issue's targets: labels to reach random's final accuracy, as a fraction of random's labels.
+# Targets for the labels needed to reach random's final accuracy, as a fraction of random's labels.
 TARGET_FRACTIONS = {"mnist_test": 0.40, "letter_recognition": 0.50}
 
 NOT_COVERED = """\
@@ -742,7 +742,9 @@ def headline_lines(summary: Sequence[dict[str, object]]) -> list[str]:
             )
             continue
         fraction = float(row["fraction_of_random_labels"])
-        verdict = "" if target is None else (" met" if fraction <= target else " not met")
+        verdict = ""
+        if target is not None:
+            verdict = " met" if fraction <= target else " not met"
         lines.append(
             f"- {row['dataset']}, {row['strategy']}: reaches random's final accuracy "
             f"{float(row['random_final_accuracy_mean']):.3f} at {row['labels_to_random_final']} of "

@@ -364,8 +364,8 @@ class ActiveLearningLoop:
     def _round_strategy(self, store: LabelStore, round_index: int):
         """Return the configured strategy, or the cold-start one while it cannot run.
 
-        A strategy that needs a model cannot run on the label prior that
-        stands in for a model until two classes are labeled.
+        A strategy that needs a model cannot run on the label prior, which
+        replaces the model until two classes are labeled.
         """
         if not self.strategy.needs_model or _labeled_class_count(store) >= 2:
             return self.strategy

@@ -15,7 +15,7 @@ those the label source can label and that may be queried:
 
 Every round reads the store from its first row, so a resumed run rebuilds
 the same pool. The id of the newest row a round read is kept in the label
-store before the round scores, so a round scored again after a crash sees
+store before the round scores, so a round scored again after a crash reads
 the same rows even if the router added more since.
 """
 

@@ -73,12 +73,13 @@ def score_pool_ray(
     import ray
 
     # A committee travels whole in this payload, so every scoring actor computes
-    # every member's probabilities; member actors scoring blocks was measured as
-    # the alternative (benchmarks/committee_scoring.py, 2 cores, 5 logistic
-    # regressions of 0.32 MB). Those won below about 600,000 rows only because
-    # this pool starts afresh each round, and per row this path was twice as fast
-    # since it reads each block once, not once per member. With scoring.mode
-    # auto the Ray path runs above 2,000,000 rows, where this path wins.
+    # every member's probabilities. The alternative, member actors scoring
+    # blocks, was measured in benchmarks/committee_scoring.py (2 cores, 5
+    # logistic regressions of 0.32 MB). It won below about 600,000 rows only
+    # because this actor pool starts afresh each round. Per row this path was
+    # twice as fast, because it reads each block once, not once per member.
+    # With scoring.mode auto the Ray path runs above 2,000,000 rows, where this
+    # path wins.
     # NOTE: for members of hundreds of MB or members on GPUs, measure again.
     payload = ray.put((strategy, model, excluded, n, seed))
     candidates = pool.dataset().map_batches(

@@ -29,7 +29,7 @@ class RouterSettings:
         Every n-th request the challenger serves is also scored by the
         champion, off the response path, to count agreement.
     call_timeout_s
-        Seconds the router waits for one version's answer.
+        Seconds the router waits for one version's response.
     feedback_capacity
         Recent request ids kept for ``POST /feedback``; older ones are forgotten.
     max_background_calls

@@ -27,7 +27,7 @@ class VersionStats:
     or shadow a request, ``errors`` the calls that failed and ``rows`` the
     rows sent. ``compared`` and ``agreed`` count rows that both versions
     scored and the rows among them where they predicted the same class.
-    ``labeled`` and ``correct`` count feedback rows for this version's answers.
+    ``labeled`` and ``correct`` count feedback rows for this version's predictions.
     """
 
     version: str

@@ -21,8 +21,8 @@ class TaskTrainer:
 
     The driver keeps serving the label store and the scorer while the fit
     runs, and on a cluster the fit lands on whichever node has the CPUs.
-    A task that dies with its worker is retried by Ray (``max_retries``); the
-    fit is a function of its inputs, so the retry returns the same model.
+    Ray retries a task that dies with its worker (``max_retries``). The fit
+    depends on its inputs only, so the retry returns the same model.
 
     Parameters
     ----------

@@ -54,7 +54,7 @@ class TorchFitReport:
 
 
 class _TorchTrainerBase:
-    """What both trainers share: the model spec, seeds and the warm-start weights."""
+    """Base of both trainers: the model spec, the seeds and the warm-start weights."""
 
     def __init__(
         self,
@@ -309,8 +309,8 @@ def _maybe_crash(crash_once: dict[str, Any] | None, rank: int, epoch: int) -> No
     if marker.exists():
         return
     marker.write_text(str(os.getpid()), encoding="utf-8")
-    # Ray Train's controller records a reported checkpoint at its next poll
-    # (every 0.2 s here); waiting past a few polls makes the retry resume
-    # from this epoch's checkpoint rather than from whatever was recorded.
+    # Ray Train's controller records a reported checkpoint at its next poll,
+    # every 0.2 s here. Waiting past a few polls makes the retry resume from
+    # this epoch's checkpoint rather than from an earlier one.
     time.sleep(2.0)
     os._exit(1)

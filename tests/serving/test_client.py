@@ -1,4 +1,4 @@
-"""The router client's errors when nothing answers."""
+"""The router client's errors when no router responds."""
 
 from __future__ import annotations
 
