@@ -82,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     from al_ray.serving.commands import add_serve_parser
 
     add_serve_parser(commands)
+
+    # Each package adds its own commands; a command's parser sets `handler`.
+    from al_ray.cluster.commands import add_parsers as add_cluster_parsers
+    from al_ray.labeling.commands import add_parsers as add_labeling_parsers
+    from al_ray.monitoring.commands import add_parsers as add_monitoring_parsers
+
+    add_labeling_parsers(commands)
+    add_cluster_parsers(commands)
+    add_monitoring_parsers(commands)
     return parser
 
 
@@ -345,7 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": _command_serve,
     }
     try:
-        return handlers[args.command](args)
+        handler = getattr(args, "handler", None) or handlers[args.command]
+        return handler(args)
     except AlRayError as exc:
         print(f"al-ray: error: {exc}", file=sys.stderr)
         return 2

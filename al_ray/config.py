@@ -12,9 +12,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from al_ray.cluster.config import ClusterConfig
+from al_ray.config_base import Section
 from al_ray.errors import ConfigError
+from al_ray.labeling.config import LabelingConfig
+from al_ray.monitoring.config import MonitoringConfig
 from al_ray.strategies import available_strategies
 
 __all__ = [
@@ -34,8 +38,7 @@ __all__ = [
 ]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Section = Section
 
 
 class DataConfig(_Section):
@@ -228,7 +231,9 @@ class LabelsConfig(_Section):
     """The label store and the label source."""
 
     store: str | None = Field(None, description="SQLAlchemy URL or file; default: OUTPUT/labels.db")
-    source: Literal["oracle"] = Field("oracle", description="oracle: simulated annotator from ground truth")
+    source: Literal["oracle", "human"] = Field(
+        "oracle", description="oracle: simulated annotator from ground truth; human: people through `al-ray label serve`"
+    )
 
 
 class TrackingConfig(_Section):
@@ -351,6 +356,9 @@ class RunConfig(_Section):
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
+    labeling: LabelingConfig = Field(default_factory=LabelingConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
 
     @model_validator(mode="after")
     def _deploy_needs_registry(self) -> "RunConfig":

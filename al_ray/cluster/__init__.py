@@ -1,0 +1,1 @@
+"""Running the loop on a Ray cluster: job submission, reachability checks, and Kubernetes."""

@@ -1,0 +1,1 @@
+"""Human labeling: the task queue, answer aggregation, agreement, and the labeling service."""
