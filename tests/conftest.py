@@ -37,3 +37,51 @@ def ray_local():
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     yield ray
     ray.shutdown()
+
+
+POSTGRES_URL_VARIABLE = "AL_RAY_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """Yield ``(url, engine)`` of the PostgreSQL server named by AL_RAY_TEST_POSTGRES_URL.
+
+    Without the variable the test is skipped, except under CI=true, where it
+    fails: CI must never skip the PostgreSQL half of a test in silence.
+    """
+    import sqlalchemy as sa
+
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not url:
+        message = (
+            f"{POSTGRES_URL_VARIABLE} is not set; start a server with "
+            f"`scripts/postgres.sh start DIR PORT` and export the URL it prints"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    engine = sa.create_engine(url)
+    yield url, engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def label_store_url(request, tmp_path):
+    """Yield a label store URL: a new SQLite file, or a new, empty schema on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'labels.db'}"
+        return
+    import uuid
+
+    import sqlalchemy as sa
+
+    url, engine = request.getfixturevalue("postgres_server")
+    schema = f"al_ray_test_{uuid.uuid4().hex[:12]}"
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    # libpq's options parameter sets search_path on every connection, so the
+    # store's unqualified table names land in the new schema.
+    scoped = sa.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield scoped.render_as_string(hide_password=False)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")

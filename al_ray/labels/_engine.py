@@ -17,11 +17,19 @@ dialect documentation recommends. Write transactions use ``BEGIN IMMEDIATE``:
 a deferred transaction that reads and then writes can fail with "database is
 locked" without waiting for the busy timeout when another process committed
 in between.
+
+On PostgreSQL every write transaction first takes one transaction-level
+advisory lock, so writes run one at a time as they do on SQLite. Code that
+reads, decides and then writes (an answer that must not duplicate another, a
+task that must not be leased twice) is then correct under PostgreSQL's default
+READ COMMITTED isolation without retries. Waiting for the lock is bounded by the
+same busy timeout, through ``lock_timeout``. Readers take no lock.
 """
 
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +42,12 @@ from al_ray.errors import LabelStoreError
 __all__ = ["StoreEngines", "describe_url", "resolve_url"]
 
 _BEGIN_OPTION = "al_ray_sqlite_begin"
+_WRITE_LOCK_OPTION = "al_ray_postgresql_write_lock"
+
+# Key of the PostgreSQL advisory lock that serializes writes. Advisory locks
+# are per database, so two label stores in different schemas of one database
+# also take turns.
+_WRITE_LOCK_KEY = zlib.crc32(b"al_ray.label_store.write")
 
 
 def resolve_url(url_or_path: str | os.PathLike[str]) -> sa.URL:
@@ -89,19 +103,23 @@ def describe_url(url: sa.URL) -> str:
 class StoreEngines:
     """The engine for reads and the engine for writes, which share one pool.
 
-    On SQLite the write engine starts transactions with ``BEGIN IMMEDIATE``.
-    On other databases both are the same engine.
+    On SQLite the write engine starts transactions with ``BEGIN IMMEDIATE``;
+    on PostgreSQL it takes the write lock first. On other databases both are
+    the same engine.
     """
 
     def __init__(self, url: sa.URL, busy_timeout_s: float) -> None:
         self.url = url
         self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.is_postgresql = url.get_backend_name() == "postgresql"
         where = describe_url(url)
         # A "file:" URI (uri=true) is passed to SQLite as is, so it is not a folder path.
         if self.is_sqlite and url.query.get("uri") != "true":
             _create_parent_folder(where)
         try:
-            engine = sa.create_engine(url)
+            # A pooled server connection may have been closed by the server
+            # meanwhile; a file connection cannot.
+            engine = sa.create_engine(url, pool_pre_ping=not self.is_sqlite)
         except (ImportError, sa.exc.ArgumentError) as error:
             raise LabelStoreError(
                 f"Cannot create a database engine for label store {where}: {error}. "
@@ -110,6 +128,9 @@ class StoreEngines:
         if self.is_sqlite:
             _configure_sqlite(engine, busy_timeout_s, where)
             self.write: Engine = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        elif self.is_postgresql:
+            _configure_postgresql(engine, busy_timeout_s)
+            self.write = engine.execution_options(**{_WRITE_LOCK_OPTION: True})
         else:
             self.write = engine
         self.read: Engine = engine
@@ -156,3 +177,18 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: float, where: str) -> None
     def _on_begin(connection: sa.Connection) -> None:
         mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _configure_postgresql(engine: Engine, busy_timeout_s: float) -> None:
+    lock_timeout_ms = max(1, int(busy_timeout_s * 1000))
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        if not connection.get_execution_options().get(_WRITE_LOCK_OPTION):
+            return
+        # One round trip: the timeout is set transaction-locally (is_local
+        # true) before the lock is requested, and both end with the transaction.
+        connection.exec_driver_sql(
+            f"SELECT set_config('lock_timeout', '{lock_timeout_ms}', true), "
+            f"pg_advisory_xact_lock({_WRITE_LOCK_KEY})"
+        )

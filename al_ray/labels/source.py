@@ -41,3 +41,11 @@ class LabelSource(ABC):
         May return fewer answers than were requested, or none. Answers
         returned once are not returned again.
         """
+
+    def metrics(self) -> dict[str, float]:
+        """Return figures about the source's annotators (agreement, accuracy), logged once per round.
+
+        Names are MLflow metric names. A source with nothing to report
+        returns an empty dict, which is the default.
+        """
+        return {}

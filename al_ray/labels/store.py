@@ -7,8 +7,8 @@ back end is a SQLite file in WAL mode with ``synchronous=FULL``, which several
 processes may open at once; any other SQLAlchemy URL (PostgreSQL) uses the same
 tables.
 
-NOTE: only SQLite is tested. The PostgreSQL path (its upsert and types) has
-not been run against a server yet.
+The tests run on SQLite and on PostgreSQL. On PostgreSQL write transactions
+take an advisory lock and so run one at a time, as they do on SQLite.
 
 Rules the store enforces:
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -103,16 +104,29 @@ class LabelStore:
         url = resolve_url(url_or_path)
         self._location = describe_url(url)
         self._busy_timeout_s = float(busy_timeout_s)
+        # Threads of this process queue here before asking the database for
+        # its write lock. SQLite's default busy handler (sqliteDefaultBusyCallback
+        # in its main.c) retries after sleeps growing from 1 to 100 ms, which
+        # adds up to that much latency to every contended write.
+        self._write_lock = threading.Lock()
         self._engines = StoreEngines(url, self._busy_timeout_s)
         try:
             with self._engines.write.begin() as connection:
                 ensure_schema(connection, self._location)
         except sa.exc.DBAPIError as error:
             self._engines.dispose()
+            if self._engines.is_sqlite:
+                hint = (
+                    "Check that the path names a SQLite file (or nothing yet) in a folder this "
+                    "user can write, or pass another path."
+                )
+            else:
+                hint = (
+                    "Check that the database server is running and reachable at this URL and "
+                    "that the user may create tables in the database."
+                )
             raise LabelStoreError(
-                f"Cannot open label store {self._location!r}: {error.orig}. Check that the "
-                "path names a SQLite file (or nothing yet) in a folder this user can write, "
-                "or pass another path."
+                f"Cannot open label store {self._location!r}: {error.orig}. {hint}"
             ) from error
         except BaseException:
             self._engines.dispose()
@@ -444,6 +458,31 @@ class LabelStore:
             if updated.rowcount == 0:
                 connection.execute(sa.insert(meta_table).values(key=key, value=value))
 
+    # Transactions for tables kept beside the store's own
+
+    @contextmanager
+    def read_transaction(self, action: str) -> Iterator[sa.Connection]:
+        """Yield a connection for reads, for packages that keep their own tables in this database.
+
+        ``action`` completes the message of a database error, as in
+        "Failed to <action> in label store ...". A database error is raised
+        as :class:`LabelStoreError`.
+        """
+        with self._read(action) as connection:
+            yield connection
+
+    @contextmanager
+    def write_transaction(self, action: str) -> Iterator[sa.Connection]:
+        """Yield a connection in a write transaction that commits on exit and rolls back on error.
+
+        Write transactions run one at a time, across threads and processes:
+        SQLite takes its write lock at ``BEGIN IMMEDIATE`` and PostgreSQL an
+        advisory lock, so code inside may read, decide and write without a race.
+        A database error is raised as :class:`LabelStoreError`.
+        """
+        with self._write(action) as connection:
+            yield connection
+
     # Helpers
 
     @contextmanager
@@ -458,11 +497,19 @@ class LabelStore:
     @contextmanager
     def _write(self, action: str) -> Iterator[sa.Connection]:
         self._check_open()
+        if not self._write_lock.acquire(timeout=self._busy_timeout_s):
+            raise LabelStoreError(
+                f"Failed to {action} in label store {self._location!r}: timed out after "
+                f"{self._busy_timeout_s:g} s waiting for another thread's write transaction. "
+                "Keep write transactions short, and do not start one inside another."
+            )
         try:
             with self._engines.write.begin() as connection:
                 yield connection
         except sa.exc.DBAPIError as error:
             raise self._database_error(action, error) from error
+        finally:
+            self._write_lock.release()
 
     def _check_open(self) -> None:
         if self._closed:

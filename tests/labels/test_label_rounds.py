@@ -12,8 +12,9 @@ from al_ray.labels import LabelStore
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> LabelStore:
-    with LabelStore(tmp_path / "labels.db") as opened:
+def store(label_store_url: str) -> LabelStore:
+    """An empty store on SQLite, then on PostgreSQL (see tests/conftest.py)."""
+    with LabelStore(label_store_url) as opened:
         yield opened
 
 

@@ -1,4 +1,4 @@
-"""Tasks and answers in the label store, on real SQLite files."""
+"""Tasks and answers in the label store, on real SQLite files and a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from al_ray.labels import AddAnswersResult, Answer, LabelStore, Task
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> LabelStore:
-    with LabelStore(tmp_path / "labels.db") as opened:
+def store(label_store_url: str) -> LabelStore:
+    """An empty store on SQLite, then on PostgreSQL (see tests/conftest.py)."""
+    with LabelStore(label_store_url) as opened:
         yield opened
 
 
@@ -317,8 +318,8 @@ def test_answer_invalid_fields() -> None:
 # Durability across reopening
 
 
-def test_reopen_keeps_everything(tmp_path: Path) -> None:
-    path = tmp_path / "labels.db"
+def test_reopen_keeps_everything(label_store_url: str) -> None:
+    path = label_store_url
     with LabelStore(path) as store:
         store.begin_round(0)
         store.post_tasks(0, [11, 12, 13], utilities=[3.0, 2.0, 1.0], model_version="m0")
@@ -376,3 +377,54 @@ def test_write_lock_timeout(tmp_path: Path) -> None:
 def test_busy_timeout_invalid(tmp_path: Path) -> None:
     with pytest.raises(LabelStoreError, match="busy_timeout_s must be a positive number"):
         LabelStore(tmp_path / "labels.db", busy_timeout_s=0)
+
+
+# Write transactions on either database
+
+
+def test_write_waits_then_times_out(label_store_url: str) -> None:
+    with LabelStore(label_store_url) as holder, LabelStore(label_store_url, busy_timeout_s=0.2) as waiter:
+        with (
+            holder.write_transaction("hold the write lock"),
+            pytest.raises(LabelStoreError, match=r"Failed to post tasks in label store .*lock"),
+        ):
+            waiter.post_tasks(0, [1])
+        assert waiter.post_tasks(0, [1]) == 1
+
+
+def test_concurrent_duplicate_answers_stored_once(label_store_url: str) -> None:
+    import threading
+
+    with LabelStore(label_store_url) as store:
+        store.post_tasks(0, list(range(20)))
+        batch = [answer(row_id, "A") for row_id in range(20)]
+        results: list[AddAnswersResult] = []
+        errors: list[BaseException] = []
+
+        def add() -> None:
+            try:
+                results.append(store.add_answers(batch))
+            except BaseException as error:  # noqa: BLE001 - reported by the assert below
+                errors.append(error)
+
+        threads = [threading.Thread(target=add) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert errors == []
+        assert sorted(result.stored for result in results) == [0, 0, 0, 0, 0, 20]
+        assert len(store.answers()) == 20
+
+
+def test_write_waits_for_own_thread_lock(tmp_path: Path) -> None:
+    with LabelStore(tmp_path / "labels.db", busy_timeout_s=0.2) as store:
+        # A second write from the same store waits on the store's own lock
+        # first, and times out with a message that names it.
+        with (
+            store.write_transaction("hold the write lock"),
+            pytest.raises(LabelStoreError, match="timed out after 0.2 s waiting for another thread"),
+        ):
+            store.post_tasks(0, [1])
+        assert store.post_tasks(0, [1]) == 1

@@ -1,6 +1,7 @@
 """The label store shared between processes, and its durability under SIGKILL.
 
-Each test starts a real Python subprocess that opens the same SQLite file.
+Each test starts a real Python subprocess that opens the same store: a SQLite
+file, and for the writer-and-reader test also a PostgreSQL schema.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ with LabelStore(path) as store:
 """
 
 
-def start_writer(path: Path, limit: int) -> subprocess.Popen[str]:
+def start_writer(path: Path | str, limit: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path), str(limit)],
         stdout=subprocess.PIPE,
@@ -88,8 +89,8 @@ def test_sigkill_keeps_committed(tmp_path: Path, kill_after: int) -> None:
     assert answered == set(labels)
 
 
-def test_writer_and_reader_processes(tmp_path: Path) -> None:
-    path = tmp_path / "labels.db"
+def test_writer_and_reader_processes(label_store_url: str) -> None:
+    path = label_store_url
     n_rows = 60
     with LabelStore(path) as store:
         writer = start_writer(path, limit=n_rows)
