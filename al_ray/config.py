@@ -422,6 +422,6 @@ def load_config(path: str | Path) -> RunConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     config = parse_config(raw, source=f"config {path}")
-    if config.data.path is not None and not Path(config.data.path).is_absolute():
+    if config.data.path is not None and "://" not in config.data.path and not Path(config.data.path).is_absolute():
         config = config.with_overrides(**{"data.path": str((path.parent / config.data.path).resolve())})
     return config

@@ -11,7 +11,9 @@ print its message and exit with status 2 without a traceback::
     ├── LabelStoreError      label store that cannot be opened or written
     ├── ScoringError         pool scoring failed (non-finite utilities, worker failure)
     ├── TrackingError        MLflow store that cannot be reached or written
-    └── ResumeError          run state that does not match the config it resumes
+    ├── ResumeError          run state that does not match the config it resumes
+    ├── ClusterError         Ray cluster unreachable, token rejected, job unknown or failed to submit
+    └── AuditError           audit log that cannot be opened, read or written
 
 Messages name the offending value, what is allowed, and how to fix it.
 """
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 __all__ = [
     "AlRayError",
+    "AuditError",
+    "ClusterError",
     "ConfigError",
     "DataError",
     "LabelStoreError",
@@ -65,3 +69,11 @@ class TrackingError(AlRayError):
 
 class ResumeError(AlRayError):
     """A run cannot be resumed from the state found in its output folder."""
+
+
+class ClusterError(AlRayError):
+    """A Ray cluster cannot be reached, rejects the request, or does not know the job."""
+
+
+class AuditError(AlRayError):
+    """The audit log cannot be opened, read or written, or a filter on it is invalid."""

@@ -13,6 +13,10 @@ __all__ = ["RAY_ENV_VARS", "ray_session"]
 
 logger = logging.getLogger(__name__)
 
+# Set by Ray's job supervisor in the environment of every job entrypoint
+# (ray._private.runtime_env.constants.RAY_JOB_CONFIG_JSON_ENV_VAR).
+_JOB_ENV_VAR = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+
 RAY_ENV_VARS = {
     # Ray Train's controller polls its workers every 2 s by default, and each
     # ray.train.report waits for a poll: 1.6-1.8 s per epoch on a 2-core
@@ -54,7 +58,11 @@ def ray_session(config: RayConfig) -> Iterator[None]:
         "log_to_driver": False,
         "runtime_env": {"env_vars": dict(RAY_ENV_VARS)},
     }
-    if config.address is None:
+    if config.address is None and _JOB_ENV_VAR in os.environ:
+        # Ray's job supervisor sets this for a job's entrypoint: a loop started as
+        # a Ray job (al-ray submit, a RayJob) joins the cluster it runs on.
+        kwargs["address"] = "auto"
+    elif config.address is None:
         # "local" never attaches to a cluster left running by `ray start`.
         kwargs["address"] = "local"
         # Scoring actors hold fractional CPUs, so the default logical CPU count is
