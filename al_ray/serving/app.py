@@ -127,6 +127,29 @@ def _count_agreement(
         stats.agreed += agreed
 
 
+def _incompatibility(candidate: "LiveVersion", champion: "LiveVersion") -> str | None:
+    """Return why ``candidate`` cannot be the challenger of ``champion``, or None when it can."""
+    if candidate.label == champion.label:
+        return f"version {candidate.label} is already the champion"
+    if candidate.classes != champion.classes:
+        return (
+            f"version {candidate.label} serves classes {list(candidate.classes)}, "
+            f"but the champion serves {list(champion.classes)}"
+        )
+    if None not in (candidate.n_features, champion.n_features) and candidate.n_features != champion.n_features:
+        return (
+            f"version {candidate.label} expects {candidate.n_features} features, "
+            f"but the champion expects {champion.n_features}"
+        )
+    return None
+
+
+# Seconds between tries to reach a challenger named in the settings: doubled
+# after each failure, up to the maximum.
+_CHALLENGER_RETRY_S = 1.0
+_CHALLENGER_RETRY_MAX_S = 60.0
+
+
 @serve.deployment(name=MODEL_DEPLOYMENT, max_ongoing_requests=16)
 class ModelVersion:
     """One model version: loads its classifier once and scores rows.
@@ -243,6 +266,7 @@ class Router:
         self._failures: dict[str, int] = {}
         self._metrics = RouterMetrics()
         self._store = None if settings.feedback_path is None else UncertainRowStore(settings.feedback_path)
+        self._configured_challenger: asyncio.Task[None] | None = None
 
     # HTTP routes.
 
@@ -398,20 +422,9 @@ class Router:
             candidate = await self._connect(app)
         except ServingError as error:
             return {"attached": False, "error": str(error)}
-        if candidate.label == champion.label:
-            return {"attached": False, "error": f"version {candidate.label} is already the champion"}
-        if candidate.classes != champion.classes:
-            return {
-                "attached": False,
-                "error": f"version {candidate.label} serves classes {list(candidate.classes)}, "
-                f"but the champion serves {list(champion.classes)}",
-            }
-        if None not in (candidate.n_features, champion.n_features) and candidate.n_features != champion.n_features:
-            return {
-                "attached": False,
-                "error": f"version {candidate.label} expects {candidate.n_features} features, "
-                f"but the champion expects {champion.n_features}",
-            }
+        problem = _incompatibility(candidate, champion)
+        if problem is not None:
+            return {"attached": False, "error": problem}
         previous = self._live["challenger"]
         self._live["challenger"] = candidate
         self._split.challenger_weight = weight
@@ -446,7 +459,42 @@ class Router:
                     raise RequestError(503, f"the champion is not reachable: {error}") from None
                 self._live["champion"] = champion
                 self._publish_weights()
+                if self._settings.challenger_app is not None and self._configured_challenger is None:
+                    # Off the request path: the challenger's application may still be starting.
+                    self._configured_challenger = asyncio.get_running_loop().create_task(
+                        self._attach_configured_challenger(self._settings.challenger_app)
+                    )
         return champion
+
+    async def _attach_configured_challenger(self, app: str) -> None:
+        """Attach the challenger named in the settings, retrying until its application is reachable.
+
+        Gives up, and leaves the champion serving every request, when the
+        challenger serves other classes or features than the champion, or
+        when another challenger was attached through the handle meanwhile.
+        """
+        delay_s = _CHALLENGER_RETRY_S
+        while self._live["challenger"] is None:
+            try:
+                candidate = await self._connect(app)
+            except ServingError as error:
+                self._log_failure(f"configured challenger {app!r}", error)
+                await asyncio.sleep(delay_s)
+                delay_s = min(2 * delay_s, _CHALLENGER_RETRY_MAX_S)
+                continue
+            champion = self._live["champion"]
+            if self._live["challenger"] is not None or champion is None:
+                return
+            problem = _incompatibility(candidate, champion)
+            if problem is not None:
+                logger.error("configured challenger %r not attached: %s; the champion serves every request", app, problem)
+                return
+            self._live["challenger"] = candidate
+            self._split.challenger_weight = self._settings.challenger_weight
+            self._new_window(
+                f"attached configured challenger {candidate.label} at weight {self._settings.challenger_weight:g}"
+            )
+            return
 
     async def _connect(self, app: str) -> LiveVersion:
         # get_deployment_handle queries the Serve controller with a blocking call,

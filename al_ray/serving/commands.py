@@ -1,15 +1,18 @@
-"""``al-ray serve deploy|status|promote|rollback``: canary serving from the command line.
+"""``al-ray serve deploy|status|promote|rollback|export-config``: canary serving from the command line.
 
 ``deploy`` runs in the foreground. It starts Ray and Serve and serves the
 champion and challenger versions of a run's registered model. Then it runs
 the canary rollout, moves the registry's ``champion`` alias on promotion, and
 keeps serving until interrupted, or exits after the rollout. The other
 actions talk to a running router over HTTP, from another terminal.
+``export-config`` writes the same applications as a Serve config file, for
+``serve deploy`` or a KubeRay RayService; it needs no Ray.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -46,6 +49,23 @@ def add_serve_parser(commands) -> None:
     deploy.add_argument("--max-duration", type=float, help="roll back if the rollout has not ended after this many seconds")
     deploy.add_argument("--exit-after-rollout", action="store_true", help="stop serving once the rollout ends")
 
+    export = actions.add_parser(
+        "export-config",
+        help="write the canary's Ray Serve config (for `serve deploy` or a RayService's serveConfigV2)",
+    )
+    export.add_argument("config", type=Path, help="the run's YAML config (its serving and tracking sections apply)")
+    export.add_argument("--output", type=Path, help="file to write; default: print to standard output")
+    export.add_argument(
+        "--tracking-uri", metavar="URI", help="MLflow registry URI the Serve replicas reach; default: tracking.uri"
+    )
+    export.add_argument("--name", help="registered model name; default: tracking.registered_model or <name>-<strategy>")
+    export.add_argument(
+        "--champion", default="champion", help="version number or alias, resolved on the cluster (default: champion)"
+    )
+    export.add_argument(
+        "--challenger", default="challenger", help="version number or alias, or 'none' (default: challenger)"
+    )
+
     for action, text in (
         ("status", "print the live versions, weights and the current stats window"),
         ("promote", "make the challenger the champion, with all traffic (the registry alias stays)"),
@@ -54,34 +74,54 @@ def add_serve_parser(commands) -> None:
         parser = actions.add_parser(action, help=text)
         where = parser.add_mutually_exclusive_group()
         where.add_argument("--url", help=f"the router's URL (default: {DEFAULT_URL})")
-        where.add_argument("--config", type=Path, help="a config whose serving.host and serving.port name the router")
+        where.add_argument(
+            "--config", type=Path,
+            help="a config whose serving.host and serving.port name the router; "
+            "promote and rollback are audited when its monitoring.audit is enabled",
+        )
 
 
 def command_serve(args: argparse.Namespace) -> int:
     """Run one ``al-ray serve`` action and return the exit status."""
     if args.serve_action == "deploy":
         return _deploy(args)
+    if args.serve_action == "export-config":
+        return _export_config(args)
     from al_ray.serving.client import RouterClient
 
     url = args.url or DEFAULT_URL
+    config = None
     if args.config is not None:
         from al_ray.config import load_config
         from al_ray.serving.deploy import router_url
 
-        url = router_url(load_config(args.config).serving)
+        config = load_config(args.config)
+        url = router_url(config.serving)
     client = RouterClient(url)
     if args.serve_action == "status":
         print(json.dumps({"versions": client.versions(), "stats": client.stats()}, indent=2, sort_keys=True))
-    elif args.serve_action == "promote":
-        print(json.dumps(client.promote(), indent=2, sort_keys=True))
-    else:
-        print(json.dumps(client.rollback(), indent=2, sort_keys=True))
+        return 0
+    response = client.promote() if args.serve_action == "promote" else client.rollback()
+    print(json.dumps(response, indent=2, sort_keys=True))
+    if config is not None:
+        _audit_manual_change(config, args.serve_action, response)
     return 0
+
+
+def _audit_manual_change(config, action: str, response: dict) -> None:
+    """Audit a manual promote or rollback in the run's audit log, when the config enables one."""
+    from al_ray.loop.runner import default_output_dir
+    from al_ray.monitoring.rollout_audit import RolloutAudit
+
+    name = config.tracking.registered_model or f"{config.name}-{config.strategy.name}"
+    with contextlib.closing(RolloutAudit.open(config, default_output_dir(config), name)) as audit:
+        audit.manual(action, response)
 
 
 def _deploy(args: argparse.Namespace) -> int:
     from al_ray.config import load_config
     from al_ray.loop.runner import default_output_dir
+    from al_ray.monitoring.rollout_audit import RolloutAudit
     from al_ray.runtime import ray_session
     from al_ray.seeding import derive_seed
     from al_ray.serving.canary import CanaryController, run_rollout
@@ -100,9 +140,16 @@ def _deploy(args: argparse.Namespace) -> int:
         print(f"the challenger is the champion, version {champion.label}; serving it alone", flush=True)
         challenger = None
     rollout = challenger is not None and not args.no_rollout
+    audit = RolloutAudit.open(config, output, name)
 
-    with ray_session(config.ray):
+    with contextlib.closing(audit), ray_session(config.ray):
         client = deploy(config.serving, champion, challenger, seed=derive_seed(config.seed, "serving"))
+        audit.served("serve_champion", champion.label, "served as the champion by `al-ray serve deploy`")
+        if challenger is not None:
+            audit.served(
+                "serve_challenger", challenger.label,
+                f"served as the challenger by `al-ray serve deploy` at weight {config.serving.weights['challenger']:g}",
+            )
         _stop_on_signals()
         print(f"serving {name} at {client.base_url}: champion version {champion.label}"
               + (f", challenger version {challenger.label}" if challenger else ""), flush=True)
@@ -112,11 +159,12 @@ def _deploy(args: argparse.Namespace) -> int:
                     client,
                     CanaryController(config.serving.rollout, config.serving.guards),
                     decision_log=args.decision_log or output / "rollout.jsonl",
-                    on_decision=_DecisionPrinter(),
+                    on_decision=audit.decision_recorder(challenger.label, then=_DecisionPrinter()),
                     max_duration_s=args.max_duration,
                 )
                 if decision.action == "promote":
                     registry.set_alias(name, "champion", challenger.label)
+                    audit.served("set_champion_alias", challenger.label, f"the rollout promoted it: {decision.reason}")
                     print(f"promoted version {challenger.label} to champion in the registry", flush=True)
                 elif args.exit_after_rollout:
                     return ROLLED_BACK
@@ -130,6 +178,40 @@ def _deploy(args: argparse.Namespace) -> int:
             return 0
         finally:
             shutdown()
+
+
+def _export_config(args: argparse.Namespace) -> int:
+    from al_ray.config import load_config
+    from al_ray.errors import ConfigError
+    from al_ray.serving.export import (
+        build_serve_config,
+        dump_serve_config,
+        write_serve_config,
+    )
+
+    config = load_config(args.config)
+    uri = args.tracking_uri or config.tracking.uri
+    if uri is None:
+        raise ConfigError(
+            f"{args.config} sets no tracking.uri; set it to the MLflow server the Serve replicas reach "
+            "(such as http://mlflow:5000 on Kubernetes), or pass --tracking-uri"
+        )
+    if not uri.startswith(("http://", "https://", "databricks")):
+        # A sqlite: or file: store is reachable only where that file is, such as a one-machine cluster.
+        logger.warning("tracking URI %s is a local store: every Serve replica must see that file", uri)
+    name = args.name or config.tracking.registered_model or f"{config.name}-{config.strategy.name}"
+    challenger = None if args.challenger.lower() == "none" else args.challenger
+    document = build_serve_config(
+        config, tracking_uri=uri, model_name=name, champion=args.champion, challenger=challenger
+    )
+    header = f"Ray Serve config of {name}, written by `al-ray serve export-config {args.config}`."
+    text = dump_serve_config(document, header=header)
+    if args.output is None:
+        print(text, end="", flush=True)
+    else:
+        write_serve_config(text, args.output)
+        print(f"wrote the Serve config of {name} to {args.output}", flush=True)
+    return 0
 
 
 def _stop_on_signals() -> None:

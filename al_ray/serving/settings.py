@@ -17,6 +17,13 @@ class RouterSettings:
     ----------
     champion_app
         Serve application of the champion's ``ModelVersion`` deployment.
+    challenger_app
+        Serve application of a challenger to attach once the champion is
+        connected, at ``challenger_weight``; None to start without one. A
+        config-file deploy names it here, because no caller is there to
+        attach it through the router's handle.
+    challenger_weight
+        Share of traffic, in [0, 1], that the configured challenger gets.
     sticky, shadow, max_rows, max_body_bytes
         As in :class:`~al_ray.config.ServingConfig`.
     feedback_path
@@ -38,6 +45,8 @@ class RouterSettings:
     """
 
     champion_app: str
+    challenger_app: str | None = None
+    challenger_weight: float = 0.0
     sticky: bool = False
     shadow: bool = False
     max_rows: int = 1024
