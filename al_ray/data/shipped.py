@@ -23,6 +23,7 @@ from al_ray.data.types import LabeledData
 from al_ray.errors import DataError
 
 __all__ = [
+    "ELEC2_FEATURE_NAMES",
     "LETTER_FEATURE_NAMES",
     "SHIPPED_DATASETS",
     "ShippedDataset",
@@ -38,10 +39,16 @@ LETTER_FEATURE_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 """Letter-recognition feature names, in the column order of ``letter-recognition.names``."""
 
+ELEC2_FEATURE_NAMES: tuple[str, ...] = (
+    "date", "day", "period", "nswprice", "nswdemand", "vicprice", "vicdemand", "transfer",
+)  # fmt: skip
+"""Elec2 feature names, in the attribute order of ``elecNormNew.arff``."""
+
 _MNIST_IMAGES = "t10k-images-idx3-ubyte.gz"
 _MNIST_LABELS = "t10k-labels-idx1-ubyte.gz"
 _LETTER_DATA = "letter-recognition.data"
 _LETTER_NAMES = "letter-recognition.names"
+_ELEC2_DATA = "elecNormNew.arff"
 
 # Magic numbers of the IDX format: 0x0803 is unsigned bytes in 3 dimensions, 0x0801 in 1.
 _IDX_IMAGES_MAGIC = 2051
@@ -149,6 +156,50 @@ def _parse_letters(folder: Path, name: str) -> LabeledData:
     )
 
 
+def _elec2_attributes(header: list[str], path: Path) -> None:
+    attributes = [line.split()[1] for line in header if line.lower().startswith("@attribute")]
+    expected = [*ELEC2_FEATURE_NAMES, "class"]
+    if attributes != expected:
+        raise DataError(f"{path} declares the attributes {attributes}; expected {expected}.")
+
+
+def _parse_elec2(folder: Path, name: str) -> LabeledData:
+    path = folder / _ELEC2_DATA
+    text = path.read_text(encoding="ascii")
+    header_text, marker, body = text.partition("@data")
+    if not marker:
+        raise DataError(f"{path} has no @data line, so it is not an ARFF file.")
+    _elec2_attributes(header_text.splitlines(), path)
+
+    lines = body.split()
+    classes = ("DOWN", "UP")
+    rows: list[list[float]] = []
+    is_up: list[bool] = []
+    for line_index, line in enumerate(lines):
+        fields = line.split(",")
+        if len(fields) != 1 + len(ELEC2_FEATURE_NAMES) or fields[-1] not in classes:
+            raise DataError(
+                f"{path} data row {line_index + 1} is {line!r}; expected "
+                f"{len(ELEC2_FEATURE_NAMES)} numbers and a class UP or DOWN."
+            )
+        rows.append([float(field) for field in fields[:-1]])
+        is_up.append(fields[-1] == "UP")
+
+    # The day of week stays one ordinal column with its file values 1-7, so
+    # each feature is one column of the file and drift tests see the day as one
+    # few-valued feature. A model that needs one-hot days can expand the column.
+    features = np.array(rows, dtype=np.float32)
+    labels = np.array(is_up, dtype=np.int64)
+    return LabeledData(
+        name=name,
+        row_ids=_frozen(np.arange(len(rows), dtype=np.int64)),
+        features=_frozen(features),
+        labels=_frozen(labels),
+        classes=classes,
+        feature_names=ELEC2_FEATURE_NAMES,
+    )
+
+
 SHIPPED_DATASETS: dict[str, ShippedDataset] = {
     "mnist_test": ShippedDataset(
         name="mnist_test",
@@ -175,6 +226,18 @@ SHIPPED_DATASETS: dict[str, ShippedDataset] = {
         license="CC BY 4.0",
         source="D. J. Slate; Frey and Slate, Machine Learning 6(2), 1991",
         parse=_parse_letters,
+    ),
+    "elec2": ShippedDataset(
+        name="elec2",
+        sha256={
+            _ELEC2_DATA: "2d86fbc74c69a5c04bcde0119bce280dd6d8efa0115987edc75b77ccf024d7f2",
+        },
+        n_rows=45_312,
+        n_features=8,
+        n_classes=2,
+        license="public, as listed by OpenML (data id 151)",
+        source="M. Harries, UNSW technical report, 1999; normalised by Gama et al., SBIA 2004",
+        parse=_parse_elec2,
     ),
 }
 """Every dataset that :func:`load_shipped` can load, by name."""
@@ -228,8 +291,11 @@ def load_shipped(name: str, root: str | Path | None = None) -> LabeledData:
         name: A key of :data:`SHIPPED_DATASETS`: ``"mnist_test"`` (10,000 rows,
             784 pixel features scaled to [0, 1], classes ``"0"``..``"9"``,
             image_shape (28, 28)) or ``"letter_recognition"`` (20,000 rows, 16
-            integer features 0-15, classes ``"A"``..``"Z"``). The ``row_id``
-            of a row is its index in the file.
+            integer features 0-15, classes ``"A"``..``"Z"``) or ``"elec2"``
+            (45,312 half-hourly rows in time order, 8 features: the day of
+            week as 1-7 and seven columns normalised to [0, 1], classes
+            ``"DOWN"`` and ``"UP"``). The ``row_id`` of a row is its index in
+            the file.
         root: Folder that contains one folder per dataset; defaults to the
             package's ``al_ray/datasets``.
 

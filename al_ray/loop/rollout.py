@@ -34,14 +34,18 @@ class RoundDeployer:
         The registered model name.
     decision_log : path
         JSON lines of every rollout decision.
+    monitor : LoopMonitor, optional
+        Audits every deployment and traffic change, and counts rollout outcomes.
     """
 
-    def __init__(self, config: RunConfig, registry, name: str, decision_log: Path) -> None:
+    def __init__(self, config: RunConfig, registry, name: str, decision_log: Path, *, monitor=None) -> None:
         self.config = config
         self.registry = registry
         self.name = name
         self.decision_log = decision_log
+        self.monitor = monitor
         self._client = None
+        self._champion: str | None = None
 
     def deploy_round(self, round_index: int, version: str) -> dict[str, float]:
         """Serve ``version``: as the champion when nothing is served yet, else through a rollout.
@@ -66,25 +70,38 @@ class RoundDeployer:
                 "round %d: serving version %s as the champion at %s",
                 round_index, champion or version, self._client.base_url,
             )
+            self._champion = champion or version
+            self._audit("serve_champion", self._champion, f"round {round_index}: nothing was served yet")
             if champion is None or champion == version:
                 return {}
         replace_challenger(serving, spec, weight=0.0)
+        self._audit("serve_challenger", version, f"round {round_index}: new version, at weight 0 until the rollout")
         controller = CanaryController(serving.rollout, serving.guards)
         decision = run_rollout(
             self._client,
             controller,
             decision_log=self.decision_log,
             max_duration_s=serving.rollout.max_duration_s,
+            on_decision=self.monitor.canary_recorder(self.name, version) if self.monitor is not None else None,
         )
         promoted = decision.action == "promote"
+        retired = version
         if promoted:
             self.registry.set_alias(self.name, "champion", version)
+            self._audit("set_champion_alias", version, f"the rollout promoted it: {decision.reason}")
+            retired, self._champion = self._champion, version
         # After a promotion the challenger slot contains the former champion, and
         # after a rollback the rejected version. Either one is retired.
         remove_challenger()
+        if retired is not None:
+            self._audit("retire", retired, "replaced by the promoted version" if promoted else decision.reason)
         logger.info("round %d: version %s %s: %s", round_index, version,
                     "promoted" if promoted else "rolled back", decision.reason)
         return {"rollout_promoted": 1.0 if promoted else 0.0, "rollout_seconds": controller.elapsed_s}
+
+    def _audit(self, action: str, version: str, reason: str) -> None:
+        if self.monitor is not None:
+            self.monitor.deployed(action, self.name, version, reason=reason)
 
     def _spec(self, version: str):
         from al_ray.serving.spec import VersionSpec

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from al_ray.loop.outputs import CURVE_COLUMNS, write_csv_atomic, write_learning_
 from al_ray.loop.served_rows import ServedRowsIntake
 from al_ray.loop.state import config_fingerprint, describe_difference
 from al_ray.models import PriorClassifier, SklearnClassifier
+from al_ray.monitoring.loop_monitor import LoopMonitor
 from al_ray.training import build_trainer
 from al_ray.runtime import ray_session
 from al_ray.scoring import choose_path, score_pool
@@ -94,12 +96,16 @@ def load_data(config: RunConfig) -> LabeledData:
     data_config = config.data
     if data_config.dataset is not None:
         return load_shipped(data_config.dataset)
-    return load_table(
-        data_config.path,
-        data_config.label_column,
-        row_id_column=data_config.row_id_column,
-        feature_columns=data_config.feature_columns,
-    )
+    # Object storage (s3://, gs://, ...) is read through a local copy.
+    from al_ray.cluster.storage import local_copy
+
+    with local_copy(data_config.path) as path:
+        return load_table(
+            path,
+            data_config.label_column,
+            row_id_column=data_config.row_id_column,
+            feature_columns=data_config.feature_columns,
+        )
 
 
 class ActiveLearningLoop:
@@ -176,12 +182,14 @@ class ActiveLearningLoop:
         with contextlib.ExitStack() as stack:
             store = stack.enter_context(LabelStore(store_location))
             self._check_fingerprint(store, resume)
+            # Metrics endpoint and audit log, when monitoring enables them.
+            self._monitor = LoopMonitor.open(config, self.output_dir)
+            stack.callback(self._monitor.close)
             tracker = self._open_tracker(store)
             self._registry = self._open_registry(tracker)
             self._deployer = self._open_deployer()
-            source = self._label_source or SimulatedOracle(
-                dict(zip(data.row_ids.tolist(), data.label_names(data.row_ids))),
-            )
+            source = self._label_source or _LABEL_SOURCES[config.labels.source](config, store, data)
+            self._source_metrics = source.metrics
             pool_rows = data.subset(split.pool)
             pool = Pool(pool_rows.row_ids, pool_rows.features)
             served = (
@@ -256,6 +264,7 @@ class ActiveLearningLoop:
         config = self.config
         started = time.perf_counter()
         scoring = None
+        held_back = None
         if store.round_status(round_index) != "queried":
             # Rows queried before this round only: if an earlier attempt at this
             # round stored its tasks but died before marking the round queried,
@@ -272,11 +281,12 @@ class ActiveLearningLoop:
             strategy = self._round_strategy(store, round_index)
             if choose_path(config.scoring, len(pool)) == "ray":
                 session.ensure()
+            held_back = self._hold_back_outliers(data, split, pool, excluded, round_index)
             scoring = score_pool(
                 pool,
                 strategy,
                 model,
-                excluded,
+                excluded if held_back is None else np.union1d(excluded, held_back.row_ids),
                 n,
                 derive_seed(config.seed, "select", round_index),
                 config.scoring,
@@ -307,7 +317,7 @@ class ActiveLearningLoop:
             previous=model,
             n_queried=len(store.tasks(round_index=round_index)),
             seconds=time.perf_counter() - started, scoring=scoring, train_seconds=train_seconds,
-            fit_report=fit_report,
+            fit_report=fit_report, outliers=held_back,
         )
         if round_index < config.loop.rounds:
             reason = self._stop_reason(store)
@@ -376,6 +386,21 @@ class ActiveLearningLoop:
         )
         return self.cold_start_strategy
 
+    def _hold_back_outliers(self, data, split, pool, excluded, round_index):
+        """Return the pool rows the outlier guard holds back this round, or None when it is off."""
+        settings = self.config.monitoring.outliers
+        if not settings.enabled:
+            return None
+        from al_ray.monitoring.outliers import hold_back_for_round
+
+        held_back = hold_back_for_round(
+            settings, data, split.pool, pool.iter_local_batches(self.config.scoring.batch_rows), excluded,
+            derive_seed(self.config.seed, "outliers", round_index), round_index,
+        )
+        if held_back is not None:
+            self._monitor.metrics.outliers_held_back(int(held_back.row_ids.size), held_back.n_candidates)
+        return held_back
+
     def _selection_context(self, strategy, store, data, pool, round_index) -> SelectionContext:
         """Build the extra inputs that the strategy's selector declares in ``context_needs``."""
         needs = strategy.context_needs
@@ -393,19 +418,32 @@ class ActiveLearningLoop:
         pending = store.tasks(status="pending")
         if not pending:
             return
+        self._monitor.pending_tasks(len(pending))
+        started = time.perf_counter()
         source.request(pending)
+        # The round trains once this many tasks are answered, or at the deadline.
+        quota = self.config.labeling.quota
+        needed = math.ceil(quota * len(pending) - 1e-9)
         deadline = time.monotonic() + self.config.loop.collect_timeout_s
         while True:
             answers = source.collect(timeout_s=max(0.0, deadline - time.monotonic()))
             if answers:
                 result = store.add_answers(answers)
+                self._monitor.answers_stored(answers, result, tasks=pending)
                 if result.conflicts:
                     logger.warning("rows with conflicting answers, left out of training: %s", result.conflicts)
-            if not store.tasks(status="pending") or time.monotonic() >= deadline:
+            answered = len(pending) - len(store.tasks(status="pending"))
+            if answered >= needed or time.monotonic() >= deadline:
                 break
         left = len(store.tasks(status="pending"))
+        self._monitor.pending_tasks(left)
+        self._monitor.metrics.stage_seconds("labeling_wait", time.perf_counter() - started)
         if left:
-            logger.warning("%d tasks are still unanswered after %.0f s; they count when answered", left, self.config.loop.collect_timeout_s)
+            logger.warning(
+                "%d of %d tasks are still unanswered when the round trains (labeling.quota %.2f, "
+                "loop.collect_timeout_s %.0f); they count in a later round once answered",
+                left, len(pending), quota, self.config.loop.collect_timeout_s,
+            )
 
     def _train(self, store: LabelStore, data: LabeledData, trainer, round_index: int, previous=None):
         labels = store.labels()
@@ -425,7 +463,7 @@ class ActiveLearningLoop:
 
     def _complete_round(
         self, store, tracker, data, split, model, round_index, *,
-        previous, n_queried, seconds, scoring, train_seconds, fit_report=None,
+        previous, n_queried, seconds, scoring, train_seconds, fit_report=None, outliers=None,
     ) -> None:
         """Evaluate the round's model, save it, mark the round completed and report it."""
         test = data.subset(split.test)
@@ -457,6 +495,10 @@ class ActiveLearningLoop:
         kappa = self._stop_set_kappa(previous, model)
         if kappa is not None:
             metrics["stop_set_kappa"] = kappa
+        if outliers is not None:
+            metrics.update(outliers.metrics())
+        # Agreement and accuracy of human annotators; the oracle reports none.
+        metrics.update(self._source_metrics())
 
         path = self._model_path(round_index)
         save_model(model, path)
@@ -467,7 +509,8 @@ class ActiveLearningLoop:
             version = self._register(store, tracker, data, round_index, path, metrics, scoring)
             if self._deployer is not None:
                 self._ray_session.ensure()
-                rollout = self._deployer.deploy_round(round_index, version)
+                with self._monitor.stage("deployment"):
+                    rollout = self._deployer.deploy_round(round_index, version)
                 metrics.update(rollout)
                 if rollout:
                     tracker.log_round(round_index, rollout)
@@ -475,6 +518,7 @@ class ActiveLearningLoop:
             tracker.log_round(round_index, metrics)
         store.complete_round(round_index, metrics, model_path=str(path))
         self._write_outputs(store)
+        self._monitor.round_completed(round_index, store.round_records())
 
         stored = next(row for row in store.round_records() if row["round_index"] == round_index)
         record = self._record_from_store(stored)
@@ -549,7 +593,10 @@ class ActiveLearningLoop:
             return None
         from al_ray.loop.rollout import RoundDeployer
 
-        return RoundDeployer(self.config, self._registry, self._registered_name(), self.output_dir / "rollout.jsonl")
+        return RoundDeployer(
+            self.config, self._registry, self._registered_name(), self.output_dir / "rollout.jsonl",
+            monitor=self._monitor,
+        )
 
     def _registered_name(self) -> str:
         return self.config.tracking.registered_model or f"{self.config.name}-{self.config.strategy.name}"
@@ -560,23 +607,27 @@ class ActiveLearningLoop:
 
         name = self._registered_name()
         parent = (store.get_meta(_version_key(round_index - 1)) or "") if round_index > 0 else ""
+        lineage = {
+            "n_labeled": str(int(metrics["n_labeled"])),
+            "labeled_hash": labeled_hash(sorted(store.labels())),
+            "strategy": scoring.strategy if scoring is not None else "initial labeled set",
+            "seed": str(self.config.seed),
+            "parent_version": parent,
+        }
         version = self._registry.register_round(
             tracker.run_id,
             path,
             name=name,
             round_index=round_index,
-            lineage={
-                "n_labeled": str(int(metrics["n_labeled"])),
-                "labeled_hash": labeled_hash(sorted(store.labels())),
-                "strategy": scoring.strategy if scoring is not None else "initial labeled set",
-                "seed": str(self.config.seed),
-                "parent_version": parent,
-            },
+            lineage=lineage,
             metrics=metrics,
             classes=list(data.classes),
             extra_pip_requirements=["torch==2.13.0"] if self.config.model.kind == "torch" else (),
         )
         store.set_meta(_version_key(round_index), version)
+        self._monitor.model_registered(
+            name, version, round_index=round_index, lineage=lineage, metrics=metrics, run_id=tracker.run_id
+        )
         # The newest model is the challenger. The first becomes the champion; later
         # promotions are the canary rollout's decision, not the loop's.
         self._registry.set_alias(name, "challenger", version)
@@ -659,6 +710,24 @@ class _LazyRay:
 
         if not ray.is_initialized():
             self._stack.enter_context(ray_session(self._config.ray))
+
+
+def _oracle_source(config: RunConfig, store: LabelStore, data: LabeledData) -> LabelSource:
+    return SimulatedOracle(dict(zip(data.row_ids.tolist(), data.label_names(data.row_ids))))
+
+
+def _human_source(config: RunConfig, store: LabelStore, data: LabeledData) -> LabelSource:
+    from al_ray.labeling.queue import LabelQueue
+    from al_ray.labeling.source import HumanLabelSource
+
+    return HumanLabelSource(LabelQueue.for_run(store, data.classes, config))
+
+
+# Builders of the label source named by labels.source.
+_LABEL_SOURCES: dict[str, Callable[[RunConfig, LabelStore, LabeledData], LabelSource]] = {
+    "oracle": _oracle_source,
+    "human": _human_source,
+}
 
 
 def _version_key(round_index: int) -> str:

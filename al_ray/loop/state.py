@@ -10,7 +10,7 @@ from al_ray.config import RunConfig
 __all__ = ["config_fingerprint", "RESUME_INVARIANT_KEYS"]
 
 # Changing any of these changes which rows are queried, so a resume must keep them.
-RESUME_INVARIANT_KEYS = ("seed", "data", "model", "strategy", "loop.batch_size")
+RESUME_INVARIANT_KEYS = ("seed", "data", "model", "strategy", "loop.batch_size", "monitoring.outliers")
 
 
 def _invariant_view(config: RunConfig) -> dict:
@@ -21,6 +21,8 @@ def _invariant_view(config: RunConfig) -> dict:
         "model": raw["model"],
         "strategy": raw["strategy"],
         "loop.batch_size": raw["loop"]["batch_size"],
+        # The outlier guard holds rows back from the query.
+        "monitoring.outliers": raw["monitoring"]["outliers"],
     }
 
 

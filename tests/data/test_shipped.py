@@ -147,7 +147,7 @@ def test_cache_returns_same_object():
 
 
 def test_unknown_name_lists_datasets():
-    with pytest.raises(DataError, match=r"unknown shipped dataset 'mnist'; available: letter_recognition, mnist_test\."):
+    with pytest.raises(DataError, match=r"unknown shipped dataset 'mnist'; available: elec2, letter_recognition, mnist_test\."):
         load_shipped("mnist")
 
 
