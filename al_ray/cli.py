@@ -55,7 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     run.add_argument("--strategy", help="query strategy; overrides strategy.name (see `al-ray strategies`)")
     run.add_argument("--output", type=Path, help="output folder; default: runs/<name>/<strategy>")
-    run.add_argument("--resume", action="store_true", help="continue the run in --output from its last completed round")
+    resume = run.add_mutually_exclusive_group()
+    resume.add_argument("--resume", action="store_true", help="continue the run in --output from its last completed round")
+    resume.add_argument(
+        "--more-rounds",
+        type=_whole_number(1),
+        metavar="N",
+        help="run N rounds past the last completed one, starting the run if there is none yet "
+        "(for scheduled rounds: the same command works every time)",
+    )
 
     compare = commands.add_parser(
         "compare", help="run several strategies with the same seed and budget, and compare them"
@@ -177,11 +185,35 @@ def _command_run(args: argparse.Namespace) -> int:
     from al_ray.loop import ActiveLearningLoop
 
     config = _load(args, args.strategy)
+    resume = args.resume
+    if args.more_rounds is not None:
+        if args.rounds is not None:
+            raise ConfigError("give --rounds or --more-rounds, not both: --more-rounds counts from the last completed round")
+        config, resume = _plan_more_rounds(config, args.output, args.more_rounds)
     started = time.perf_counter()
     loop = ActiveLearningLoop(config, output_dir=args.output, on_round=_RoundPrinter().for_strategy(config.strategy.name))
-    result = loop.run(resume=args.resume)
+    result = loop.run(resume=resume)
     _print_summary({config.strategy.name: result}, time.perf_counter() - started)
     return 0
+
+
+def _plan_more_rounds(config, output: Path | None, more: int):
+    """Return the config and resume flag that run ``more`` rounds past the run's last completed one."""
+    from al_ray.labels import LabelStore
+    from al_ray.loop.runner import default_output_dir
+
+    location = config.labels.store or (output or default_output_dir(config)) / "labels.db"
+    last = None
+    started = False
+    if not isinstance(location, Path) or location.exists():
+        with LabelStore(location) as store:
+            last = store.last_completed_round()
+            started = store.get_meta("config_fingerprint") is not None
+    if last is None:
+        # No run yet, or one killed before its first model: start or resume it.
+        return config.with_overrides(**{"loop.rounds": more}), started
+    logger.info("continuing from round %d for %d more rounds", last, more)
+    return config.with_overrides(**{"loop.rounds": last + more}), True
 
 
 def _command_compare(args: argparse.Namespace) -> int:
