@@ -189,7 +189,7 @@ class StabilizingConfig(_Section):
 class LoopConfig(_Section):
     """Round count, batch size and stopping criteria."""
 
-    rounds: int = Field(10, ge=1, description="query rounds after the initial model")
+    rounds: int = Field(10, ge=0, description="query rounds after the initial model; 0 trains the initial model only")
     batch_size: int = Field(50, gt=0, description="rows queried per round")
     label_budget: int | None = Field(None, ge=1, description="stop once this many labels are stored")
     collect_timeout_s: float = Field(600.0, gt=0, description="wait for answers at most this long per round")

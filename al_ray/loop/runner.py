@@ -126,6 +126,10 @@ class ActiveLearningLoop:
     ray_stack : ExitStack, optional
         Where a Ray session started on first need is kept. Pass one that outlives
         several loops to share a session; by default the session ends with the run.
+    split : Split, optional
+        The initial labeled set, pool and test set to use in place of the seeded
+        split that the config's data section describes. The watcher's replay
+        passes the rows of a stream replayed so far as the pool.
     """
 
     def __init__(
@@ -137,6 +141,7 @@ class ActiveLearningLoop:
         label_source: LabelSource | None = None,
         on_round: Callable[[RoundRecord], None] | None = None,
         ray_stack: contextlib.ExitStack | None = None,
+        split: Split | None = None,
     ) -> None:
         self.config = config
         self.output_dir = Path(output_dir) if output_dir is not None else default_output_dir(config)
@@ -146,6 +151,7 @@ class ActiveLearningLoop:
         self.strategy = make_strategy(config.strategy.name, config.strategy.params)
         self.cold_start_strategy = make_strategy(COLD_START_STRATEGY)
         self._ray_stack = ray_stack
+        self._split = split
 
     # The run, top to bottom.
 
@@ -154,7 +160,7 @@ class ActiveLearningLoop:
         config = self.config
         data = load_data(config)
         test_size = int(config.data.test_size) if config.data.test_size >= 1 else config.data.test_size
-        split = make_split(
+        split = self._split if self._split is not None else make_split(
             data,
             initial_labeled=config.data.initial_labeled,
             test_size=test_size,

@@ -98,7 +98,7 @@ def test_override_revalidates():
     config = parse_config(MINIMAL)
     assert config.with_overrides(**{"loop.rounds": 3}).loop.rounds == 3
     with pytest.raises(ConfigError, match="loop.rounds"):
-        config.with_overrides(**{"loop.rounds": 0})
+        config.with_overrides(**{"loop.rounds": -1})
 
 
 def test_torch_defaults():

@@ -1,0 +1,62 @@
+"""The ``al-ray watch`` command."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_watch_parser"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def add_watch_parser(commands) -> None:
+    """Add ``al-ray watch CONFIG [--output DIR] [--max-windows N] [--once]``."""
+    watch = commands.add_parser(
+        "watch",
+        help="watch live traffic for drift, uncertainty and staleness, and start rounds when a trigger fires",
+        description=(
+            "Read live windows (served uncertain rows, or a dataset replayed as live traffic), test each for "
+            "drift against the live model's training data, evaluate monitoring.triggers and start rounds "
+            "locally or as Ray jobs. Stop with Ctrl-C; a restart continues where it stopped and never "
+            "starts a second round for a trigger it already acted on."
+        ),
+    )
+    watch.add_argument("config", type=Path, help="YAML config with a monitoring section, e.g. configs/elec2_watch.yaml")
+    watch.add_argument("--output", type=Path, help="output folder of the run to watch; default: runs/<name>/<strategy>")
+    watch.add_argument(
+        "--max-windows", type=_positive_int, metavar="N", help="stop after reading N windows (default: run until stopped)"
+    )
+    watch.add_argument(
+        "--once", action="store_true", help="read the windows available now, then stop instead of waiting for more"
+    )
+    watch.set_defaults(handler=command_watch)
+
+
+def command_watch(args: argparse.Namespace) -> int:
+    from al_ray.config import load_config
+    from al_ray.monitoring.watch import Watcher
+
+    config = load_config(args.config)
+    with Watcher(config, output_dir=args.output, config_path=args.config) as watcher:
+        summary = watcher.run(max_windows=args.max_windows, once=args.once)
+        output_dir = watcher.output_dir
+    print(
+        f"windows: {summary.windows} ({summary.checked} checked, {summary.empty} empty, "
+        f"{summary.malformed} malformed)"
+    )
+    print(
+        f"rounds: {summary.rounds_requested} requested, {summary.rounds_succeeded} completed, "
+        f"{summary.rounds_ended} ended without a round, {summary.round_failures} failed attempts, "
+        f"{summary.rounds_abandoned} abandoned"
+    )
+    print(f"run folder: {output_dir}")
+    return 0
