@@ -58,7 +58,15 @@ def add_parsers(commands) -> None:
     submit.add_argument("--seed", type=_whole_number(0), help="root seed; overrides seed")
     submit.add_argument("--strategy", help="query strategy; overrides strategy.name")
     submit.add_argument("--scoring", choices=("auto", "local", "ray"), help="scoring path; overrides scoring.mode")
-    submit.add_argument("--resume", action="store_true", help="continue the run in the output folder")
+    resume = submit.add_mutually_exclusive_group()
+    resume.add_argument("--resume", action="store_true", help="continue the run in the output folder")
+    resume.add_argument(
+        "--more-rounds",
+        type=_whole_number(1),
+        metavar="N",
+        help="run N rounds past the last completed one, starting the run if there is none yet "
+        "(for scheduled rounds: the same command works every time)",
+    )
     submit.set_defaults(handler=_command_submit)
 
     jobs = commands.add_parser("jobs", help="status, logs or stop of a job that `al-ray submit` started")
@@ -118,6 +126,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def _command_submit(args: argparse.Namespace) -> int:
     from al_ray.cluster.submit import submit_round
+    from al_ray.errors import ConfigError
+
+    if args.more_rounds is not None and args.rounds is not None:
+        raise ConfigError("give --rounds or --more-rounds, not both: --more-rounds counts from the last completed round")
 
     def announce(submission_id: str) -> None:
         print(f"submitted job {submission_id}", flush=True)
@@ -129,6 +141,7 @@ def _command_submit(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         overrides=_overrides(args),
         resume=args.resume,
+        more_rounds=args.more_rounds,
         on_log=_write_log,
         on_submitted=announce,
     )

@@ -1,9 +1,12 @@
 """One scheduled round as a plain function: what the Airflow DAG's task runs.
 
-It submits ``al-ray run CONFIG`` through :func:`al_ray.cluster.submit.submit_round`
-(Ray's Job Submission API), follows the job to its end and raises unless it
-succeeded, so a scheduler marks the task failed. It imports no scheduler, so
-tests and other schedulers call it directly.
+It submits ``al-ray run CONFIG --more-rounds 1`` through
+:func:`al_ray.cluster.submit.submit_round` (Ray's Job Submission API), the
+command of the RayCronJob in ``k8s/base/raycronjob.yaml``. The first
+submission starts the run, and each later one adds one round past the last
+completed one. It follows the job to its end and raises unless it succeeded,
+so a scheduler marks the task failed. It imports no scheduler, so tests and
+other schedulers call it directly.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ def run_scheduled_round(
     address: str | None = None,
     *,
     timeout_s: float | None = None,
-    resume: bool = False,
+    more_rounds: int = 1,
 ) -> dict[str, str]:
-    """Submit a run of ``config_path`` to the Ray cluster at ``address``, wait for it, and describe its end.
+    """Submit ``more_rounds`` rounds of ``config_path`` to the Ray cluster at ``address``, wait, and describe the end.
 
     Parameters
     ----------
@@ -36,8 +39,9 @@ def run_scheduled_round(
         of the config, else ``RAY_ADDRESS``.
     timeout_s
         Seconds to follow the job before giving up; the job keeps running.
-    resume
-        Continue the run in the config's output folder (``al-ray run --resume``).
+    more_rounds
+        Rounds past the run's last completed one (``al-ray run --more-rounds``);
+        with no run yet, the run starts with this many rounds.
 
     Returns
     -------
@@ -54,7 +58,7 @@ def run_scheduled_round(
     from al_ray.cluster.submit import submit_round
 
     outcome = submit_round(
-        config_path, address, wait=True, timeout_s=timeout_s, resume=resume, on_submitted=_log_submitted
+        config_path, address, wait=True, timeout_s=timeout_s, more_rounds=more_rounds, on_submitted=_log_submitted
     )
     if not outcome.succeeded:
         tail = "\n".join(outcome.log_tail)

@@ -59,18 +59,24 @@ def prepare_submission(
     *,
     overrides: Mapping[str, object] | None = None,
     resume: bool = False,
+    more_rounds: int | None = None,
 ) -> PreparedJob:
     """Load the config and build its job, without contacting the cluster.
+
+    ``resume`` and ``more_rounds`` add ``--resume`` or ``--more-rounds N`` to
+    the job's ``al-ray run``; see :func:`submit_round`.
 
     Raises
     ------
     ConfigError
-        When the config is invalid, no address is set, or the cluster is
-        remote and a location in the config is local-only.
+        When the config is invalid, no address is set, the cluster is remote
+        and a location in the config is local-only, or ``more_rounds`` is
+        below 1 or combined with ``resume`` or a ``loop.rounds`` override.
     """
     from al_ray.config import load_config
     from al_ray.loop.runner import default_output_dir
 
+    run_args = _run_args(resume, more_rounds, overrides or {})
     config_path = Path(config_path)
     config = load_config(config_path)
     if overrides:
@@ -84,7 +90,7 @@ def prepare_submission(
         output_dir=output_dir,
         loopback=loopback,
         submission_id=_submission_id(config.cluster.submission_id_prefix, config.name, config.strategy.name),
-        run_args=["--resume"] if resume else [],
+        run_args=run_args,
     )
     if not loopback:
         problems = local_only_problems(
@@ -104,6 +110,24 @@ def prepare_submission(
             "leave it out of the URL and set PGPASSWORD on the cluster instead"
         )
     return PreparedJob(address=address, spec=spec, request_timeout_s=config.cluster.request_timeout_s)
+
+
+def _run_args(resume: bool, more_rounds: int | None, overrides: Mapping[str, object]) -> list[str]:
+    """Return the job's extra ``al-ray run`` arguments, rejecting combinations that `al-ray run` rejects."""
+    if more_rounds is None:
+        return ["--resume"] if resume else []
+    if isinstance(more_rounds, bool) or not isinstance(more_rounds, int) or more_rounds < 1:
+        raise ConfigError(f"more_rounds must be a whole number of at least 1, got {more_rounds!r}")
+    if resume:
+        raise ConfigError(
+            "give resume or more_rounds, not both: more_rounds continues the run when there is one, and starts it otherwise"
+        )
+    if "loop.rounds" in overrides:
+        raise ConfigError(
+            f"give loop.rounds ({overrides['loop.rounds']!r}) or more_rounds ({more_rounds}), not both: "
+            "more_rounds counts from the last completed round"
+        )
+    return ["--more-rounds", str(more_rounds)]
 
 
 def _is_loopback_address(address: str) -> bool:
@@ -162,6 +186,7 @@ def submit_round(
     timeout_s: float | None = None,
     overrides: Mapping[str, object] | None = None,
     resume: bool = False,
+    more_rounds: int | None = None,
     on_log: Callable[[str], None] | None = None,
     on_submitted: Callable[[str], None] | None = None,
 ) -> JobOutcome:
@@ -182,6 +207,10 @@ def submit_round(
         Dotted config keys to replace, e.g. ``{"loop.rounds": 2}``.
     resume : bool
         Run ``al-ray run --resume``: continue the run in the output folder.
+    more_rounds : int, optional
+        Run ``al-ray run --more-rounds N``: N rounds past the run's last
+        completed one, or a new run of N rounds when there is none. A schedule
+        submits the same job every time with 1.
     on_log : callable, optional
         With ``wait``, receives each new piece of the job's log.
     on_submitted : callable, optional
@@ -195,14 +224,17 @@ def submit_round(
     Raises
     ------
     ConfigError
-        Invalid config, missing or non-HTTP address, or a local-only location
-        for a remote cluster: raised before the cluster is contacted.
+        Invalid config, missing or non-HTTP address, a local-only location
+        for a remote cluster, or ``more_rounds`` with ``resume`` or a
+        ``loop.rounds`` override: raised before the cluster is contacted.
     ClusterError
         The dashboard did not respond in time, requested a token that is not
         set or rejected it, refused the job, or (with ``wait``) the job was
         still running after ``timeout_s``.
     """
-    prepared = prepare_submission(config_path, address, overrides=overrides, resume=resume)
+    prepared = prepare_submission(
+        config_path, address, overrides=overrides, resume=resume, more_rounds=more_rounds
+    )
     jobs = connect(prepared.address, timeout_s=prepared.request_timeout_s)
     submission_id = _submit(jobs.dashboard, prepared.spec)
     if on_submitted is not None:

@@ -5,6 +5,11 @@ same store the loop writes: ``labels.store`` when set, else
 ``RUN_DIR/labels.db`` with ``RUN_DIR`` from ``--output`` or the run's default
 output folder. The run creates the store, so a store file that does not
 exist yet is an error here rather than a new empty store.
+
+With ``monitoring.audit.enabled``, ``serve`` and ``import`` append a
+``label`` entry per stored answer to the run's audit log. With
+``monitoring.metrics.enabled``, ``serve`` also answers ``GET /metrics`` for
+Prometheus on the labeling port.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ if TYPE_CHECKING:
     from al_ray.labeling.queue import LabelQueue
     from al_ray.labeling.service.rows import RowSource
     from al_ray.labels import LabelStore
+    from al_ray.monitoring.audit import AuditLog
 
 __all__ = ["add_parsers"]
 
@@ -101,6 +107,7 @@ class _Run:
     store: LabelStore
     queue: LabelQueue
     rows: RowSource
+    audit: AuditLog | None = None
 
 
 def store_location(config: RunConfig, output: Path | None) -> str | Path:
@@ -113,15 +120,21 @@ def store_location(config: RunConfig, output: Path | None) -> str | Path:
 
 
 @contextlib.contextmanager
-def open_run(config_path: Path, output: Path | None, config: RunConfig | None = None) -> Iterator[_Run]:
+def open_run(
+    config_path: Path, output: Path | None, config: RunConfig | None = None, *, audit: bool = False
+) -> Iterator[_Run]:
     """Open the label store, queue and rows of the run that ``config_path`` describes, and close them after.
 
-    ``config`` is the config already loaded from ``config_path``, if any.
+    ``config`` is the config already loaded from ``config_path``, if any. With
+    ``audit`` and ``monitoring.audit.enabled``, the queue appends an entry per
+    stored answer to the run's audit log, the one the loop writes.
     """
     from al_ray.config import load_config
     from al_ray.labeling.queue import LabelQueue
     from al_ray.labeling.service.rows import RowSource
     from al_ray.labels import LabelStore
+    from al_ray.loop.runner import default_output_dir
+    from al_ray.monitoring.audit_records import open_audit_log
 
     config = config if config is not None else load_config(config_path)
     location = store_location(config, output)
@@ -132,10 +145,16 @@ def open_run(config_path: Path, output: Path | None, config: RunConfig | None = 
             "(with labels.source: human), or pass the run's folder as --output RUN_DIR"
         )
     rows = RowSource.from_config(config)
-    with LabelStore(location) as store:
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(LabelStore(location))
+        log = None
+        if audit:
+            log = open_audit_log(config, output if output is not None else default_output_dir(config))
+        if log is not None:
+            stack.enter_context(log)
         # for_run derives the queue's seed from the run's as the loop does, so gold draws agree.
-        queue = LabelQueue.for_run(store, rows.classes, config)
-        yield _Run(config, store, queue, rows)
+        queue = LabelQueue.for_run(store, rows.classes, config, audit=log)
+        yield _Run(config, store, queue, rows, log)
 
 
 # Commands.
@@ -145,6 +164,7 @@ def _command_serve(args: argparse.Namespace) -> int:
     from al_ray.config import load_config
     from al_ray.labeling.service import create_app
     from al_ray.labeling.service.server import is_loopback, serve_forever
+    from al_ray.monitoring.metrics import process_metrics
 
     config = load_config(args.config)
     host = args.host or config.labeling.host
@@ -161,12 +181,18 @@ def _command_serve(args: argparse.Namespace) -> int:
             "posts no task for people; set labels.source: human and start the run again"
         )
     listener = _bind(host, port)
-    with open_run(args.config, args.output, config) as run:
-        app = create_app(run.queue, run.rows, config.labeling)
+    # The service serves /metrics on its own port; monitoring.metrics.host and port are the loop's exporter.
+    metrics = process_metrics(config.monitoring.metrics.namespace) if config.monitoring.metrics.enabled else None
+    with open_run(args.config, args.output, config, audit=True) as run:
+        app = create_app(run.queue, run.rows, config.labeling, metrics=metrics)
         bound_port = listener.getsockname()[1]
         shown_host = f"[{host}]" if ":" in host else host
         print(f"labeling page: http://{shown_host}:{bound_port}/", flush=True)
         print(f"label store: {run.store.location}", flush=True)
+        if run.audit is not None:
+            print(f"audit log: {run.audit.location}", flush=True)
+        if metrics is not None:
+            print(f"Prometheus metrics: http://{shown_host}:{bound_port}/metrics", flush=True)
         print("add annotators with `al-ray label annotators add NAME CONFIG`; press Ctrl+C to stop", flush=True)
         serve_forever(app, host, bound_port, sockets=[listener])
     return 0
@@ -254,7 +280,7 @@ def _command_export(args: argparse.Namespace) -> int:
 def _command_import(args: argparse.Namespace) -> int:
     from al_ray.labeling.labelstudio import read_annotations
 
-    with open_run(args.config, args.output) as run:
+    with open_run(args.config, args.output, audit=True) as run:
         imported = read_annotations(args.file, classes=run.rows.classes)
         stored = run.queue.import_votes(imported.votes)
     print(f"read {len(imported.votes)} answers on {imported.tasks} tasks from {args.file}; stored {stored} new ones")

@@ -19,6 +19,13 @@ annotators at once:
   a repeated ``submission_id``, is reported as not stored.
 - Gold items (rows already labeled) are mixed in at ``gold_rate``. Their
   answers measure annotators and never reach training.
+
+With an audit log, every stored answer, including one imported from Label
+Studio, gets one ``label`` entry keyed by item and annotator. The entry is
+appended after the answer's transaction commits, because the log may live in
+another database. If that append fails, the answer stays stored and the
+:class:`~al_ray.errors.AuditError` reaches the caller. Sending the same
+submission again then appends the missing entry, and never a second one.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import sqlalchemy as sa
 
 from al_ray.labeling import (
     _annotators,
+    _audit,
     _enqueueing,
     _gold,
     _importing,
@@ -72,8 +80,9 @@ from al_ray.seeding import derive_seed
 
 if TYPE_CHECKING:
     from al_ray.config import RunConfig
+    from al_ray.monitoring.audit import AuditLog
 
-__all__ = ["ROLES", "Annotator", "LabelQueue", "LeasedTask", "Progress", "SubmitResult"]
+__all__ = ["ROLES", "Annotator", "LabelQueue", "LeasedTask", "Progress", "QueueCounts", "SubmitResult"]
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +130,14 @@ class Progress:
     remaining: int
 
 
+@dataclass(frozen=True)
+class QueueCounts:
+    """The whole queue's counts: open task items that still need answers, and leases held now (gold included)."""
+
+    pending_tasks: int
+    leased_tasks: int
+
+
 class LabelQueue:
     """Tasks, leases and answers of human labeling, in the label store's database.
 
@@ -140,6 +157,9 @@ class LabelQueue:
     clock
         Returns the current time in unix seconds. Tests pass a fake one to
         expire leases without sleeping.
+    audit
+        The run's audit log, which gets a ``label`` entry per stored answer;
+        None writes no entries.
     """
 
     def __init__(
@@ -150,6 +170,7 @@ class LabelQueue:
         *,
         seed: int = 0,
         clock: Callable[[], float] = time.time,
+        audit: AuditLog | None = None,
     ) -> None:
         names = tuple(classes)
         if not names or any(not isinstance(name, str) or not name for name in names):
@@ -161,6 +182,7 @@ class LabelQueue:
         self._config = config
         self._seed = int(seed)
         self._clock = clock
+        self._audit = audit
         with store.write_transaction("create the labeling tables") as connection:
             ensure_labeling_schema(connection, store.location)
 
@@ -172,9 +194,12 @@ class LabelQueue:
         config: RunConfig,
         *,
         clock: Callable[[], float] = time.time,
+        audit: AuditLog | None = None,
     ) -> LabelQueue:
         """Return the queue of a run, seeded from the run's root seed as every process of the run must be."""
-        return cls(store, classes, config.labeling, seed=derive_seed(config.seed, "labeling"), clock=clock)
+        return cls(
+            store, classes, config.labeling, seed=derive_seed(config.seed, "labeling"), clock=clock, audit=audit
+        )
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -319,9 +344,11 @@ class LabelQueue:
         """Store the annotator's answer to an item leased to them.
 
         A request repeated with the same ``submission_id``, or the same answer
-        sent again, returns ``stored=False`` and changes nothing. An answer
-        after the lease expired is still stored when no other annotator took
-        up the item's open answers meanwhile.
+        sent again, returns ``stored=False`` and changes nothing in the queue.
+        An answer after the lease expired is still stored when no other
+        annotator took up the item's open answers meanwhile. With an audit
+        log, the answer's ``label`` entry is appended once the answer is
+        stored, or by a repeated request if that append failed.
 
         Raises
         ------
@@ -336,62 +363,81 @@ class LabelQueue:
         AnswerConflictError
             If the annotator already gave this item a different label, or used
             ``submission_id`` for another answer.
+        AuditError
+            If the answer is stored but its audit entry could not be appended;
+            repeat the request to append it.
         """
         item_id = check_item_id(item_id)
         label = check_label(label, self._classes)
         submission_id = check_submission_id(submission_id)
         with self._store.write_transaction("store an answer") as connection:
-            _annotators.require_active(connection, annotator_id)
-            now = self._clock()
-            replay = connection.execute(
-                sa.select(_annotations.c.item_id, _annotations.c.label).where(
-                    _annotations.c.annotator_id == annotator_id,
-                    _annotations.c.submission_id == submission_id,
-                )
-            ).one_or_none()
-            if replay is not None:
-                if replay.item_id == item_id and replay.label == label:
-                    return SubmitResult(item_id, label, stored=False)
-                raise AnswerConflictError(
-                    f"submission_id {submission_id!r} was already used for item {replay.item_id} "
-                    f"with label {replay.label!r}. Send a new submission_id with each new answer."
-                )
-            item = connection.execute(
-                sa.select(_items.c.kind, _items.c.status, _items.c.row_id, _items.c.required_answers)
-                .where(_items.c.item_id == item_id)
-            ).one_or_none()
-            if item is None:
-                raise unknown_item(item_id)
-            earlier = connection.execute(
-                sa.select(_annotations.c.label).where(
-                    _annotations.c.item_id == item_id, _annotations.c.annotator_id == annotator_id
-                )
-            ).scalar_one_or_none()
-            if earlier is not None:
-                if earlier == label:
-                    return SubmitResult(item_id, label, stored=False)
-                raise AnswerConflictError(
-                    f"You already answered item {item_id} with label {earlier!r}. An answer cannot "
-                    f"be changed, so {label!r} was not stored."
-                )
-            self._check_lease(connection, annotator_id, item_id, item, now)
-            connection.execute(
-                sa.insert(_annotations).values(
-                    item_id=item_id,
-                    row_id=item.row_id,
-                    annotator_id=annotator_id,
-                    label=label,
-                    submission_id=submission_id,
-                    answered_at=now,
-                )
+            stored = self._insert_answer(connection, annotator_id, item_id, label, submission_id)
+            # A replay is logged too: its key is in the log already, unless the
+            # append after the first submission failed, and then this fills the gap.
+            logged = _audit.stored_answer(connection, item_id, annotator_id) if self._audit is not None else None
+        if stored:
+            logger.debug("Stored the answer of %s to item %d", annotator_id, item_id)
+        if logged is not None:
+            _audit.append_answers(self._audit, [logged])
+        return SubmitResult(item_id, label, stored=stored)
+
+    def _insert_answer(
+        self, connection: sa.Connection, annotator_id: str, item_id: int, label: str, submission_id: str
+    ) -> bool:
+        """Insert the answer in the caller's transaction; return False for a replay of a stored one."""
+        _annotators.require_active(connection, annotator_id)
+        now = self._clock()
+
+        replay = connection.execute(
+            sa.select(_annotations.c.item_id, _annotations.c.label).where(
+                _annotations.c.annotator_id == annotator_id,
+                _annotations.c.submission_id == submission_id,
             )
-            connection.execute(
-                sa.update(_leases)
-                .where(_leases.c.item_id == item_id, _leases.c.annotator_id == annotator_id)
-                .values(state=ANSWERED)
+        ).one_or_none()
+        if replay is not None:
+            if replay.item_id == item_id and replay.label == label:
+                return False
+            raise AnswerConflictError(
+                f"submission_id {submission_id!r} was already used for item {replay.item_id} "
+                f"with label {replay.label!r}. Send a new submission_id with each new answer."
             )
-        logger.debug("Stored the answer of %s to item %d", annotator_id, item_id)
-        return SubmitResult(item_id, label, stored=True)
+
+        item = connection.execute(
+            sa.select(_items.c.kind, _items.c.status, _items.c.row_id, _items.c.required_answers)
+            .where(_items.c.item_id == item_id)
+        ).one_or_none()
+        if item is None:
+            raise unknown_item(item_id)
+        earlier = connection.execute(
+            sa.select(_annotations.c.label).where(
+                _annotations.c.item_id == item_id, _annotations.c.annotator_id == annotator_id
+            )
+        ).scalar_one_or_none()
+        if earlier is not None:
+            if earlier == label:
+                return False
+            raise AnswerConflictError(
+                f"You already answered item {item_id} with label {earlier!r}. An answer cannot "
+                f"be changed, so {label!r} was not stored."
+            )
+
+        self._check_lease(connection, annotator_id, item_id, item, now)
+        connection.execute(
+            sa.insert(_annotations).values(
+                item_id=item_id,
+                row_id=item.row_id,
+                annotator_id=annotator_id,
+                label=label,
+                submission_id=submission_id,
+                answered_at=now,
+            )
+        )
+        connection.execute(
+            sa.update(_leases)
+            .where(_leases.c.item_id == item_id, _leases.c.annotator_id == annotator_id)
+            .values(state=ANSWERED)
+        )
+        return True
 
     def _check_lease(
         self, connection: sa.Connection, annotator_id: str, item_id: int, item: sa.Row, now: float
@@ -528,6 +574,31 @@ class LabelQueue:
             rows = connection.execute(statement).all()
         return [dict(row._mapping) for row in rows]
 
+    def counts(self) -> QueueCounts:
+        """Return how many open task items still need answers and how many leases annotators hold now.
+
+        An item with all its answers counts as done here, though it stays
+        open until :meth:`resolve` aggregates them.
+        """
+        now = self._clock()
+        with self._store.read_transaction("count the queue") as connection:
+            pending = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(_items)
+                .where(
+                    _items.c.kind == TASK,
+                    _items.c.status == OPEN,
+                    _leasing.answer_count(_items.c.item_id) < _items.c.required_answers,
+                )
+            ).scalar_one()
+            # A lease past expires_at counts as ended even before next_task marks it expired.
+            leased = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(_leases)
+                .where(_leases.c.state == ACTIVE, _leases.c.expires_at > now)
+            ).scalar_one()
+        return QueueCounts(pending_tasks=int(pending), leased_tasks=int(leased))
+
     def quality(self) -> dict[str, Any]:
         """Return agreement, gold accuracy and counts for the admin view, as JSON-ready values.
 
@@ -600,7 +671,9 @@ class LabelQueue:
 
         Each vote becomes an answer to its row's task item. A vote stored
         before with the same label is skipped. Nothing is stored when any vote
-        is invalid.
+        is invalid. With an audit log, each vote's answer gets its ``label``
+        entry unless the log has it, so importing the file again after a
+        failed append fills the gap.
 
         Raises
         ------
@@ -610,11 +683,20 @@ class LabelQueue:
             If a vote names a row that has no task item.
         AnswerConflictError
             If an annotator has a different answer for the row, stored or in ``votes``.
+        AuditError
+            If the answers are stored but their audit entries could not be appended.
         """
         batch = _importing.check_votes(list(votes), self._classes)
         if not batch:
             return 0
         with self._store.write_transaction("import answers") as connection:
             stored = _importing.insert_votes(connection, batch, self._clock())
+            logged = (
+                _audit.imported_answers(connection, {(vote.row_id, vote.annotator) for vote in batch})
+                if self._audit is not None
+                else []
+            )
         logger.info("Imported %d answers (%d were already stored)", stored, len(batch) - stored)
+        if logged:
+            _audit.append_answers(self._audit, logged)
         return stored

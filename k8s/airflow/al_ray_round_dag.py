@@ -1,9 +1,11 @@
-"""Airflow DAG: one active-learning run on the Ray cluster, every night.
+"""Airflow DAG: one more active-learning round on the Ray cluster, every night.
 
-The task submits ``al-ray run CONFIG`` through Ray's Job Submission API and
-waits for the job, as the RayCronJob in k8s/base/raycronjob.yaml does inside
-Kubernetes. Use one of the two schedulers, not both. The task's worker needs
-al_ray installed (the al_ray image has it) and these Airflow Variables:
+The task submits ``al-ray run CONFIG --more-rounds 1`` through Ray's Job
+Submission API and waits for the job, as the RayCronJob in
+k8s/base/raycronjob.yaml does inside Kubernetes. The first night starts the
+run, and each later night runs one round past the last completed one. Use one
+of the two schedulers, not both. The task's worker needs al_ray installed (the
+al_ray image has it) and these Airflow Variables:
 
 - ``al_ray_config``: path of the run's YAML config on the worker.
 - ``al_ray_address``: the Ray dashboard, e.g. ``http://al-ray-head-svc.al-ray-prod:8265``.
@@ -39,7 +41,7 @@ def al_ray_round():
         # Imported here so the scheduler parses this file without al_ray and its dependencies.
         from al_ray.cluster.scheduled import run_scheduled_round
 
-        return run_scheduled_round(config_path, address, timeout_s=TIMEOUT_S)
+        return run_scheduled_round(config_path, address, timeout_s=TIMEOUT_S, more_rounds=1)
 
     # Templates, rendered when the task runs: parsing the file reads no Variable.
     submit_round("{{ var.value.al_ray_config }}", "{{ var.value.al_ray_address }}")

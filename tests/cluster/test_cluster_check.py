@@ -103,6 +103,6 @@ def test_unreachable_address_bounded(cluster_config):
 
 def test_invalid_config_exits_2(tmp_path, capsys):
     path = tmp_path / "bad.yaml"
-    path.write_text("name: x\ndata: {dataset: mnist_test}\nloop: {rounds: 0}\n")
+    path.write_text("name: x\ndata: {dataset: mnist_test}\nloop: {rounds: -1}\n")
     assert main(["check", str(path)]) == 2
     assert "loop.rounds" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import pytest
 from cluster_head import start_head
 
 from al_ray.cli import main
+from al_ray.cluster.scheduled import run_scheduled_round
 from al_ray.cluster.submit import connect, submit_round
 
 pytestmark = pytest.mark.slow
@@ -58,6 +59,22 @@ def test_failed_job_reports_log_tail(head, cluster_config, capsys):
     assert 1 <= len(tail) <= 20
     assert "The 'C' parameter of LogisticRegression must be a float" in tail[-1]
     assert "\x1b[" not in captured.err
+
+
+def test_scheduled_rounds_continue(head, cluster_config, tmp_path):
+    # What the Airflow task runs each night: the first submission starts the run, the next adds a round.
+    config = cluster_config(loop={"rounds": 1, "batch_size": 20}, model={"params": {"max_iter": 100}, "fit_on": "driver"})
+    curve = tmp_path / "out" / "learning_curve.csv"
+
+    first = run_scheduled_round(config, head.address, timeout_s=240)
+    assert first["status"] == "SUCCEEDED"
+    assert [row.split(",")[:2] for row in curve.read_text().splitlines()[1:]] == [["0", "20"], ["1", "40"]]
+
+    second = run_scheduled_round(config, head.address, timeout_s=240)
+    assert second["status"] == "SUCCEEDED"
+    assert second["submission_id"] != first["submission_id"]
+    rows = [row.split(",")[:2] for row in curve.read_text().splitlines()[1:]]
+    assert rows == [["0", "20"], ["1", "40"], ["2", "60"]]
 
 
 def test_submit_round_without_wait(head, cluster_config):

@@ -17,10 +17,13 @@ from conftest import (
     render_overlay,
 )
 
+from al_ray.cli import build_parser
 from al_ray.cluster import k8s_render
 from al_ray.config import load_config
 
 ENTRYPOINT = "python -m al_ray.cli run /configs/mnist.yaml"
+# Every firing of the schedule runs the same command: one round past the last completed one.
+SCHEDULED_ENTRYPOINT = ENTRYPOINT + " --more-rounds 1"
 # Secrets that the prod overlay expects to exist in its namespace, created outside kustomize.
 EXTERNAL_SECRETS = {"al-ray-db": "password", "al-ray-ray-token": "auth_token"}
 
@@ -92,16 +95,24 @@ def test_overlay_has_the_stack(rendered, overlay):
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_job_and_cron_share_entrypoint(rendered, overlay):
+def test_job_and_cron_entrypoints(rendered, overlay):
     documents = rendered[overlay]
     job = _one(documents, "RayJob")["spec"]
     cron = _one(documents, "RayCronJob")["spec"]
     cluster = _one(documents, "RayCluster")
     assert job["entrypoint"] == ENTRYPOINT
-    assert cron["jobTemplate"]["entrypoint"] == ENTRYPOINT
+    assert cron["jobTemplate"]["entrypoint"] == SCHEDULED_ENTRYPOINT
     assert job["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
     assert cron["jobTemplate"]["clusterSelector"] == job["clusterSelector"]
     assert cron["schedule"] == "0 3 * * *"
+
+
+def test_scheduled_entrypoint_parses():
+    # The words after `python -m al_ray.cli` are what the al-ray command parses in the job.
+    words = SCHEDULED_ENTRYPOINT.split()
+    assert words[:3] == ["python", "-m", "al_ray.cli"]
+    args = build_parser().parse_args(words[3:])
+    assert (args.command, str(args.config), args.more_rounds, args.resume) == ("run", "/configs/mnist.yaml", 1, False)
 
 
 def test_dev_suspends_schedule(rendered):

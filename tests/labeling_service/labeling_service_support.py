@@ -17,6 +17,8 @@ from al_ray.labeling.queue import LabelQueue
 from al_ray.labeling.schema import annotations_table, leases_table, queue_items_table
 from al_ray.labeling.service import RowSource, create_app
 from al_ray.labels import LabelStore
+from al_ray.monitoring.audit import AuditLog
+from al_ray.monitoring.metrics import AlRayMetrics
 
 # Pool rows posted as round-1 tasks; their MNIST digits are 7, 2, 1, 0, 4, 1.
 TASK_ROW_IDS = [0, 1, 2, 3, 4, 5]
@@ -84,9 +86,18 @@ class LabelingRun:
 
 
 def open_labeling_run(
-    store_url: str, mnist: LabeledData, row_ids: list[int] | None = None, **labeling: Any
+    store_url: str,
+    mnist: LabeledData,
+    row_ids: list[int] | None = None,
+    *,
+    audit: AuditLog | None = None,
+    metrics: AlRayMetrics | None = None,
+    **labeling: Any,
 ) -> Iterator[LabelingRun]:
-    """Post ``row_ids`` as round-1 tasks, enqueue them, add alice, bob and admin, and yield the run."""
+    """Post ``row_ids`` as round-1 tasks, enqueue them, add alice, bob and admin, and yield the run.
+
+    ``audit`` and ``metrics`` go to the queue and the app as the serve command passes them.
+    """
     config = LabelingConfig(**labeling)
     clock = FakeClock()
     rows = RowSource(mnist)
@@ -94,14 +105,14 @@ def open_labeling_run(
         store.begin_round(1)
         store.post_tasks(1, row_ids if row_ids is not None else TASK_ROW_IDS)
         store.mark_round_queried(1)
-        queue = LabelQueue(store, rows.classes, config, seed=7, clock=clock)
+        queue = LabelQueue(store, rows.classes, config, seed=7, clock=clock, audit=audit)
         queue.enqueue(store.tasks(round_index=1))
         tokens = {
             "alice": queue.add_annotator("alice"),
             "bob": queue.add_annotator("bob"),
             "admin": queue.add_annotator("admin", role="admin"),
         }
-        with TestClient(create_app(queue, rows, config)) as client:
+        with TestClient(create_app(queue, rows, config, metrics=metrics)) as client:
             yield LabelingRun(store_url, store, queue, rows, config, clock, client, tokens)
 
 

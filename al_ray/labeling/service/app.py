@@ -13,6 +13,9 @@ Endpoints (every ``/api`` one needs ``Authorization: Bearer TOKEN``):
 - ``GET /api/admin/quality``: agreement, gold accuracy and counts per annotator
   (admin tokens only).
 - ``GET /healthz``: liveness, no token.
+- ``GET /metrics``: Prometheus metrics, no token, when the app is built with
+  ``metrics``. They hold counts only: answers and their cost per annotator id,
+  open tasks and held leases, never a token or an answer's label.
 - ``GET /``: the labeling page.
 
 Errors are JSON ``{"error": CODE, "message": TEXT}``; see :mod:`.http_errors`.
@@ -27,7 +30,7 @@ import logging
 import math
 import threading
 from importlib import resources
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, Request
@@ -44,6 +47,9 @@ from al_ray.labeling.queue import Annotator, LabelQueue
 from al_ray.labeling.service.http_errors import BodySizeLimit, install_error_handlers
 from al_ray.labeling.service.keys import shortcut_keys, skip_keys
 from al_ray.labeling.service.rows import RowSource
+
+if TYPE_CHECKING:
+    from al_ray.monitoring.metrics import AlRayMetrics
 
 __all__ = ["AnswerRequest", "SkipRequest", "create_app"]
 
@@ -86,7 +92,9 @@ class SkipRequest(BaseModel):
     item_id: int = Field(..., ge=1, description="item id from GET /api/next")
 
 
-def create_app(queue: LabelQueue, rows: RowSource, config: LabelingConfig) -> FastAPI:
+def create_app(
+    queue: LabelQueue, rows: RowSource, config: LabelingConfig, *, metrics: "AlRayMetrics | None" = None
+) -> FastAPI:
     """Build the labeling service over ``queue``, showing rows from ``rows``.
 
     Parameters
@@ -96,7 +104,11 @@ def create_app(queue: LabelQueue, rows: RowSource, config: LabelingConfig) -> Fa
     rows
         The run's rows, by ``row_id``, and how the page shows them.
     config
-        The run's ``labeling`` section; ``max_body_bytes`` limits request bodies.
+        The run's ``labeling`` section; ``max_body_bytes`` limits request
+        bodies, and ``cost_per_label`` prices each stored answer in the metrics.
+    metrics
+        Where to count stored answers and the queue's size, served at
+        ``GET /metrics``; None serves no metrics.
 
     Raises
     ------
@@ -129,6 +141,8 @@ def create_app(queue: LabelQueue, rows: RowSource, config: LabelingConfig) -> Fa
     # of several seconds to some requests with 10 annotators at once
     # (benchmarks/labeling_latency.py). Reads do not take it.
     write_gate = threading.Lock()
+
+    labeling_metrics = _mount_metrics(app, queue, metrics, config) if metrics is not None else None
 
     def current_annotator(request: Request) -> Annotator:
         return queue.authenticate(_bearer_token(request))
@@ -171,6 +185,8 @@ def create_app(queue: LabelQueue, rows: RowSource, config: LabelingConfig) -> Fa
             result = queue.submit(annotator.annotator_id, body.item_id, body.label, body.submission_id)
         if result.stored:
             logger.info("annotator %s answered item %d", annotator.annotator_id, result.item_id)
+            if labeling_metrics is not None:
+                labeling_metrics.labels_stored([annotator.annotator_id])
         payload = {"item_id": result.item_id, "label": result.label, "stored": result.stored}
         return JSONResponse(payload, status_code=201 if result.stored else 200)
 
@@ -206,6 +222,25 @@ def create_app(queue: LabelQueue, rows: RowSource, config: LabelingConfig) -> Fa
 
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     return app
+
+
+def _mount_metrics(app: FastAPI, queue: LabelQueue, metrics: "AlRayMetrics", config: LabelingConfig):
+    """Add ``GET /metrics`` to ``app`` and return the recorder that counts stored answers."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from al_ray.monitoring.metrics import LabelingMetrics
+
+    recorder = LabelingMetrics(metrics, cost_per_label=config.cost_per_label)
+
+    # No token: Prometheus scrapes without one, and the series hold only counts.
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        counts = queue.counts()
+        recorder.set_pending_tasks(counts.pending_tasks)
+        recorder.set_leased_tasks(counts.leased_tasks)
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return recorder
 
 
 class SecurityHeaders:

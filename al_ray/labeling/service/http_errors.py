@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from al_ray.errors import LabelStoreError
+from al_ray.errors import AuditError, LabelStoreError
 from al_ray.labeling.errors import LabelingError
 
 __all__ = ["BodySizeLimit", "error_response", "install_error_handlers"]
@@ -89,6 +89,17 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _store_error(request: Request, error: LabelStoreError) -> JSONResponse:
         logger.error("%s %s failed in the label store: %s", request.method, request.url.path, error)
         return error_response(503, "store_unavailable", "the label store cannot be read or written; try again later")
+
+    @app.exception_handler(AuditError)
+    async def _audit_error(request: Request, error: AuditError) -> JSONResponse:
+        # The queue appends to the audit log only after the answer committed,
+        # and a repeated request appends the missing entry.
+        logger.error("%s %s failed in the audit log: %s", request.method, request.url.path, error)
+        return error_response(
+            503,
+            "audit_unavailable",
+            "the answer was stored, but its audit entry could not be written; send the same request again",
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
