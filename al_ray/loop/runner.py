@@ -24,6 +24,7 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 from al_ray.config import RunConfig
 from al_ray.data import LabeledData, Split, load_shipped, load_table, make_split
 from al_ray.data.pool import Pool
+from al_ray.loop.run_lock import RunLock
 from al_ray.errors import ResumeError
 from al_ray.labels import LabelSource, LabelStore, SimulatedOracle
 from al_ray.loop.model_io import load_model, save_model
@@ -186,6 +187,7 @@ class ActiveLearningLoop:
         self.output_dir.mkdir(parents=True, exist_ok=True)
 
         with contextlib.ExitStack() as stack:
+            stack.enter_context(RunLock(store_location))
             store = stack.enter_context(LabelStore(store_location))
             self._check_fingerprint(store, resume)
             # Metrics endpoint and audit log, when monitoring enables them.

@@ -81,6 +81,15 @@ def build_estimator(
         estimator = cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ModelError(f"cannot build estimator {path!r} with {kwargs}: {exc}") from None
+    # Some classes offer predict_proba only for some parameters (scikit-learn's
+    # available_if): SGDClassifier only with a probabilistic loss, SVC only
+    # with probability=True. The class has the attribute; the instance may not.
+    if not hasattr(estimator, "predict_proba"):
+        raise ModelError(
+            f"estimator {path!r} with {kwargs} has no predict_proba for these parameters; "
+            "choose parameters that give class probabilities (for SGDClassifier, "
+            "loss: log_loss or modified_huber)"
+        )
     return make_pipeline(StandardScaler(), estimator) if standardize else estimator
 
 

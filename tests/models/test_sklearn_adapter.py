@@ -75,6 +75,9 @@ def test_build_dotted_path_and_standardize():
         ("sklearn.linear_model.Nope", {}, "cannot import estimator"),
         ("sklearn.linear_model.LinearRegression", {}, "has no predict_proba"),
         ("logistic_regression", {"depth": 3}, r"takes no parameter\(s\) \['depth'\]"),
+        # The class has predict_proba; an instance with the default hinge loss does not.
+        ("sklearn.linear_model.SGDClassifier", {}, "no predict_proba for these parameters.*loss: log_loss"),
+        ("sklearn.svm.SVC", {"probability": False}, "no predict_proba for these parameters"),
     ],
 )
 def test_build_errors(name, params, message):
