@@ -3,14 +3,25 @@
 Each item gets one result:
 
 - data: the file exists and is readable, or the dataset is shipped;
+- model: the strategy and the estimator (or committee, or torch network) are
+  built here as the loop builds them, without fitting;
+- output: a probe file is created and deleted;
 - label store: a connection, and a write inside a transaction that is rolled back;
 - MLflow: a server responds to a search request, or a file store's folder is writable;
-- output: a probe file is created and deleted;
+- feedback: the SQLite file of ``serving.feedback.path`` can be written, when set;
+- run: a warning when the output folder already contains a run, which
+  ``al-ray run`` and ``al-ray submit`` continue only with ``--resume`` or
+  ``--more-rounds N``;
 - Ray: the dashboard responds to ``/api/version``.
 
 Every probe is bounded by ``cluster.request_timeout_s``. When the cluster is
 remote, a local-only location fails without being probed here, because the
 cluster could not use it.
+
+NOTE: the Ray item does not detect a head node whose dashboard agent is
+missing, so that a job submission fails with "No available agent". In Ray
+2.60 only the job endpoints that submit, stop or delete a job look up the
+agent, and ``GET /api/jobs/`` reads the job list from the GCS without it.
 """
 
 from __future__ import annotations
@@ -29,6 +40,8 @@ from typing import Literal
 
 from al_ray.cluster.address import is_loopback_host, probe_dashboard, resolve_address
 from al_ray.cluster.job_spec import resolve_working_dir
+from al_ray.cluster.model_check import check_model
+from al_ray.cluster.previous_run import store_file
 from al_ray.cluster.storage import probe_readable, probe_writable
 from al_ray.cluster.uris import Location, config_locations, local_only_problems
 from al_ray.errors import AlRayError
@@ -37,7 +50,7 @@ __all__ = ["CheckResult", "format_result", "run_checks"]
 
 logger = logging.getLogger(__name__)
 
-Status = Literal["ok", "FAIL", "skip"]
+Status = Literal["ok", "FAIL", "warn", "skip"]
 
 
 @dataclass(frozen=True)
@@ -79,15 +92,12 @@ def run_checks(config_path: str | Path, address: str | None = None) -> list[Chec
     ray_result, remote = _check_ray(address, config, timeout_s)
 
     locations = config_locations(config, output_dir)
+    working_dir = resolve_working_dir(config.cluster, Path(config_path))
     results = []
     for location in locations:
-        if location.key == "serving.feedback.path":
-            continue
         item = _ITEM_NAMES[location.key]
         problems = (
-            local_only_problems(
-                [location], working_dir=resolve_working_dir(config.cluster, Path(config_path)), shared_paths=config.cluster.shared_paths
-            )
+            local_only_problems([location], working_dir=working_dir, shared_paths=config.cluster.shared_paths)
             if remote
             else []
         )
@@ -95,10 +105,13 @@ def run_checks(config_path: str | Path, address: str | None = None) -> list[Chec
             problem = problems[0]
             detail = f"{location.key} {location.value!r} {problem.reason}"
             results.append(CheckResult(item, "FAIL", detail, problem.fix))
-            continue
-        results.append(_probe(item, location, timeout_s))
+        else:
+            results.append(_probe(item, location, timeout_s))
+        if location.key in ("data.dataset", "data.path"):
+            results.append(_check_model(config))
     if not config.tracking.enabled:
         results.append(CheckResult("mlflow", "skip", "tracking.enabled is false"))
+    results.append(_check_previous_run(config, output_dir))
     results.append(ray_result)
     return results
 
@@ -109,7 +122,35 @@ _ITEM_NAMES = {
     "labels.store": "label store",
     "tracking.uri": "mlflow",
     "output": "output",
+    "serving.feedback.path": "feedback",
 }
+
+
+def _check_model(config) -> CheckResult:
+    from al_ray.errors import ModelError, StrategyError
+
+    try:
+        built = check_model(config)
+    except (ModelError, StrategyError) as error:
+        # These messages name the value and its fix themselves.
+        return CheckResult("model", "FAIL", str(error))
+    return CheckResult("model", "ok" if built.built else "skip", built.detail)
+
+
+def _check_previous_run(config, output_dir: Path) -> CheckResult:
+    store = store_file(config, output_dir)
+    if store is None:
+        return CheckResult("run", "skip", "labels.store is a database URL; whether it contains a run is not checked")
+    if not store.exists():
+        return CheckResult("run", "ok", f"no run in {store} yet; `al-ray run` and `al-ray submit` start one")
+    key = "labels.store" if config.labels.store is not None else "output"
+    return CheckResult(
+        "run", "warn",
+        f"{store} already contains a run; `al-ray run` and `al-ray submit` continue it only with "
+        "--more-rounds N (N rounds past its last completed one) or --resume (up to its loop.rounds)",
+        f"to start a new run instead, set {key} to another location"
+        + (" (`al-ray run` also takes --output)" if key == "output" else ""),
+    )
 
 
 def _check_ray(address: str | None, config, timeout_s: float) -> tuple[CheckResult, bool]:
@@ -161,6 +202,7 @@ _FIXES = {
     "output": "choose a folder this user can write, or create it",
     "labels.store": "check the URL, the server and the user's rights",
     "tracking.uri": "check the URI and that the MLflow server runs",
+    "serving.feedback.path": "choose a file in a folder this user can write",
 }
 
 
@@ -186,7 +228,8 @@ def _check_sqlite_file(location: Location) -> str:
         folder = next(parent for parent in path.absolute().parents if parent.exists())
         if not os.access(folder, os.W_OK | os.X_OK):
             raise LabelStoreError(f"{path} does not exist and {folder} is not writable, so the run cannot create it")
-        return f"{path} will be created by the run ({folder} is writable)"
+        creator = "the Serve app" if location.key == "serving.feedback.path" else "the run"
+        return f"{path} will be created by {creator} ({folder} is writable)"
     table = f"al_ray_check_{uuid.uuid4().hex[:8]}"
     try:
         # isolation_level=None: the sqlite3 module would commit the CREATE TABLE

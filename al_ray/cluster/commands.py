@@ -85,7 +85,8 @@ def add_parsers(commands) -> None:
     stop.set_defaults(handler=_command_jobs_stop)
 
     check = commands.add_parser(
-        "check", help="test that the config's data, label store, MLflow, output and Ray cluster can be reached"
+        "check",
+        help="test that the config's model builds and its data, output, label store, MLflow and Ray cluster can be reached",
     )
     check.add_argument("config", type=Path, help="YAML config, e.g. configs/mnist.yaml")
     check.add_argument("--address", help=_ADDRESS_HELP + "; without one, Ray is not checked")
@@ -206,6 +207,9 @@ def _command_check(args: argparse.Namespace) -> int:
     for result in results:
         print(format_result(result))
     failed = [result.item for result in results if result.failed]
+    warned = [result.item for result in results if result.status == "warn"]
+    if warned:
+        print(f"\nwarnings: {', '.join(warned)}", file=sys.stderr)
     if failed:
         print(f"\n{len(failed)} of {len(results)} checks failed: {', '.join(failed)}", file=sys.stderr)
         return 1

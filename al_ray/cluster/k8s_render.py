@@ -10,7 +10,7 @@ Two kinds of file are generated, so that nothing is written by hand twice:
 - ``k8s/base/configs/<name>.yaml``: ``configs/<name>.yaml`` with the keys of
   ``k8s/config-overrides.yaml`` merged in (cluster addresses, the PostgreSQL
   label store, the MLflow server). Kustomize turns these into a ConfigMap.
-- ``k8s/base/generated/rayservice-serve-config.yaml``: a patch that sets the
+- ``k8s/serve/generated/rayservice-serve-config.yaml``: a patch that sets the
   RayService's ``serveConfigV2`` to the output of ``al-ray serve export-config``
   for the cluster's config.
 """
@@ -84,7 +84,7 @@ def render(root: Path) -> list[RenderedFile]:
     }
     header = _GENERATED.format(source=f"configs/{CONFIG_NAMES[0]}.yaml or k8s/config-overrides.yaml")
     text = header + yaml.dump(patch, Dumper=_BlockStringDumper, sort_keys=False, default_flow_style=False)
-    files.append(RenderedFile(Path("k8s/base/generated/rayservice-serve-config.yaml"), text))
+    files.append(RenderedFile(Path("k8s/serve/generated/rayservice-serve-config.yaml"), text))
     return files
 
 

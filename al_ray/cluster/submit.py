@@ -1,8 +1,10 @@
 """Submit an active-learning run to a Ray cluster as a Ray job, and wait for it.
 
 :func:`submit_round` is the one function behind ``al-ray submit`` and the
-Airflow DAG. It validates the config and rejects local-only locations when
-the cluster is remote. Then it probes the dashboard (bounded in time), submits
+Airflow DAG. It validates the config, builds its model here (so a misspelled
+estimator fails at once), rejects local-only locations when the cluster is
+remote, and, when the cluster runs on this machine, an output folder that the
+job would refuse. Then it probes the dashboard (bounded in time), submits
 the job through Ray's Job Submission SDK and, with ``wait``, follows it to its end.
 """
 
@@ -26,10 +28,12 @@ from al_ray.cluster.address import (
 )
 from al_ray.cluster.job_spec import JobSpec, build_job_spec
 from al_ray.cluster.jobs import JobOutcome, JobsApi
+from al_ray.cluster.model_check import check_model
+from al_ray.cluster.previous_run import check_submission_output
 from al_ray.cluster.uris import config_locations, local_only_problems
 from al_ray.errors import ClusterError, ConfigError
 
-__all__ = ["JobOutcome", "PreparedJob", "connect", "prepare_submission", "submit_round"]
+__all__ = ["JobOutcome", "PreparedJob", "connect", "prepare_submission", "submission_failure", "submit_round"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +76,12 @@ def prepare_submission(
         When the config is invalid, no address is set, the cluster is remote
         and a location in the config is local-only, or ``more_rounds`` is
         below 1 or combined with ``resume`` or a ``loop.rounds`` override.
+    ModelError, StrategyError
+        When the model or the strategy cannot be built from the config.
+    ResumeError
+        When the cluster runs on this machine and the job's ``al-ray run``
+        would refuse the output folder: a run is there and neither ``resume``
+        nor ``more_rounds`` is given, or ``resume`` is given and none is there.
     """
     from al_ray.config import load_config
     from al_ray.loop.runner import default_output_dir
@@ -82,8 +92,14 @@ def prepare_submission(
     if overrides:
         config = config.with_overrides(**dict(overrides))
     address = resolve_address(address, config.cluster.address)
+    built = check_model(config)
+    if not built.built:
+        logger.warning("the model is not built before submitting: %s", built.detail)
     loopback = _is_loopback_address(address)
     output_dir = default_output_dir(config)
+    if loopback:
+        # The cluster shares this machine's disk, so the store the job would find is visible here.
+        check_submission_output(config, config_path, output_dir, resume=resume, more_rounds=more_rounds)
     spec = build_job_spec(
         config,
         config_path,
@@ -155,6 +171,23 @@ def _quiet_packaging() -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
+# Ray 2.60's dashboard returns this text (HTTP 500) when the head node's
+# dashboard agent has not registered within 10 s (dashboard/modules/job/job_head.py).
+_NO_AGENT = "No available agent to submit job"
+_NO_AGENT_FIX = (
+    "the head node's dashboard agent is not running. Its log, dashboard_agent.log in session_latest/logs "
+    "under the head's --temp-dir (default /tmp/ray), names the cause. When another Ray on that machine "
+    "holds the agent's port (default 52365), restart the head with its own --dashboard-agent-listen-port"
+)
+
+
+def submission_failure(address: str, reason: str) -> str:
+    """Return the message for a submission that the dashboard at ``address`` rejected with ``reason``."""
+    if _NO_AGENT in reason:
+        return f"submitting the job to {address} failed: {reason.rstrip('. ')}; {_NO_AGENT_FIX}"
+    return f"submitting the job to {address} failed: {reason}"
+
+
 def _submit(dashboard: Dashboard, spec: JobSpec) -> str:
     from ray.job_submission import JobSubmissionClient
 
@@ -171,9 +204,7 @@ def _submit(dashboard: Dashboard, spec: JobSpec) -> str:
             )
     except (RuntimeError, ValueError, OSError, ConnectionError) as error:
         # The SDK's messages contain the server's response, and none includes the request headers.
-        raise ClusterError(
-            f"submitting the job to {dashboard.address} failed: {redact(str(error), dashboard.token)}"
-        ) from None
+        raise ClusterError(submission_failure(dashboard.address, redact(str(error), dashboard.token))) from None
     logger.info("submitted job %s to %s", submission_id, dashboard.address)
     return submission_id
 
@@ -223,10 +254,9 @@ def submit_round(
 
     Raises
     ------
-    ConfigError
-        Invalid config, missing or non-HTTP address, a local-only location
-        for a remote cluster, or ``more_rounds`` with ``resume`` or a
-        ``loop.rounds`` override: raised before the cluster is contacted.
+    ConfigError, ModelError, StrategyError, ResumeError
+        Raised before the cluster is contacted, for the reasons
+        :func:`prepare_submission` lists.
     ClusterError
         The dashboard did not respond in time, requested a token that is not
         set or rejected it, refused the job, or (with ``wait``) the job was

@@ -7,9 +7,9 @@ path, a SQLite file or a server on 127.0.0.1 is local-only, with two
 exceptions: data inside the uploaded working_dir travels with the job, and a
 shipped dataset is part of al_ray itself.
 
-SQLite is local-only even under a shared folder: the label store uses WAL
-journal mode, and WAL needs the shared memory of one host, so it does not work
-over a network file system.
+SQLite is local-only even under a shared folder: SQLite's file locks are not
+reliable over a network file system, and the label store's WAL journal needs
+memory shared by the processes of one host.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Location:
     """One place a run reads or writes, as the config names it (or as the loop's default places it)."""
 
     key: str  # the config key, e.g. "labels.store"
-    value: str  # as written, with any password hidden
+    value: str  # as the config writes it, with any password hidden
     kind: Literal["shipped", "path", "object_store", "sqlite", "database", "mlflow_server", "other"]
     is_default: bool = False  # not set in the config: the loop's default under the output folder
     host: str | None = None  # database or server host
@@ -42,6 +42,8 @@ class Location:
         if self.kind == "path":
             return Path(self.value.removeprefix("file://")).expanduser()
         if self.kind == "sqlite":
+            if "://" not in self.value:
+                return Path(self.value).expanduser()
             database = self.value.split("?", 1)[0].split("://", 1)[1].removeprefix("/")
             return Path(database) if database not in ("", ":memory:") else None
         return None
@@ -62,9 +64,9 @@ def _classify_path(key: str, value: str, *, is_default: bool = False) -> Locatio
 
 
 def _classify_store(key: str, value: str, *, is_default: bool = False) -> Location:
-    """Classify a SQLAlchemy URL or a plain file path (a SQLite file)."""
+    """Classify a SQLAlchemy URL or a plain file path (a SQLite file, kept as written)."""
     if "://" not in value:
-        return Location(key, f"sqlite:///{value}", "sqlite", is_default)
+        return Location(key, value, "sqlite", is_default)
     scheme = value.split("://", 1)[0].split("+", 1)[0].lower()
     if scheme == "sqlite":
         return Location(key, value, "sqlite", is_default)
@@ -151,7 +153,20 @@ _PATH_FIXES = {
 _SQLITE_FIXES = {
     "labels.store": "set labels.store to a PostgreSQL URL, e.g. postgresql+psycopg://USER@HOST:5432/labels",
     "tracking.uri": _MLFLOW_SERVER_FIX,
+    "serving.feedback.path": (
+        "remove serving.feedback.path from configs submitted to a remote cluster; "
+        "the feedback store can only be a SQLite file"
+    ),
 }
+_SQLITE_REASON = (
+    "is a SQLite file, which cluster nodes cannot share: it must sit on the local disk of one machine, "
+    "because SQLite's file locks are not reliable over a network file system"
+)
+_WAL_REASON = (
+    "is a SQLite file, which cluster nodes cannot share: it must sit on the local disk of one machine, "
+    "because its WAL journal works only between processes of one host"
+)
+_SQLITE_REASONS = {"labels.store": _WAL_REASON, "serving.feedback.path": _WAL_REASON}
 
 
 def local_only_problems(
@@ -188,13 +203,7 @@ def _problem(location: Location, working_dir: Path | None, shared: list[Path]) -
         fix = _PATH_FIXES.get(location.key, "use a location every cluster node can reach")
         return f"is {kind}, which the cluster cannot reach", fix
     if location.kind == "sqlite":
-        return (
-            (
-                "is a SQLite file on this machine, and SQLite needs a local disk because its file locks "
-                "(and the label store's WAL journal) do not work over a network file system"
-            ),
-            _SQLITE_FIXES.get(location.key, "use a PostgreSQL URL"),
-        )
+        return _SQLITE_REASONS.get(location.key, _SQLITE_REASON), _SQLITE_FIXES.get(location.key, "use a PostgreSQL URL")
     if location.kind in ("database", "mlflow_server") and is_loopback_host(location.host):
         return (
             f"names {location.host}, which on a cluster node means that node itself",

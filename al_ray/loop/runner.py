@@ -23,6 +23,7 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
 from al_ray.config import RunConfig
 from al_ray.data import LabeledData, Split, load_shipped, load_table, make_split
+from al_ray.cluster.previous_run import submitted_job_fix
 from al_ray.data.pool import Pool
 from al_ray.loop.run_lock import RunLock
 from al_ray.errors import ResumeError
@@ -309,6 +310,9 @@ class ActiveLearningLoop:
                     "round %d: only %d unlabeled rows are left in the pool; querying %d instead of %d",
                     round_index, len(selection), len(selection), n,
                 )
+            # Stored before the tasks, so a round resumed after `queried` can
+            # still name the strategy that selected its rows.
+            store.set_meta(_strategy_key(round_index), scoring.strategy)
             store.post_tasks(
                 round_index,
                 selection.row_ids.tolist(),
@@ -433,8 +437,11 @@ class ActiveLearningLoop:
         quota = self.config.labeling.quota
         needed = math.ceil(quota * len(pending) - 1e-9)
         deadline = time.monotonic() + self.config.loop.collect_timeout_s
+        waiting = False
         while True:
-            answers = source.collect(timeout_s=max(0.0, deadline - time.monotonic()))
+            # The first collect only takes what is in, so that a wait gets its log line before it starts.
+            timeout_s = max(0.0, deadline - time.monotonic()) if waiting else 0.0
+            answers = source.collect(timeout_s=timeout_s)
             if answers:
                 result = store.add_answers(answers)
                 self._monitor.answers_stored(answers, result, tasks=pending)
@@ -443,6 +450,14 @@ class ActiveLearningLoop:
             answered = len(pending) - len(store.tasks(status="pending"))
             if answered >= needed or time.monotonic() >= deadline:
                 break
+            if not waiting:
+                waiting = True
+                hint = source.waiting_hint()
+                logger.warning(
+                    "round %d: waiting for %d answers from %s (up to %.0f s)%s",
+                    max(task.round_index for task in pending), needed - answered, source.name,
+                    max(0.0, deadline - time.monotonic()), f"; {hint}" if hint else "",
+                )
         left = len(store.tasks(status="pending"))
         self._monitor.pending_tasks(left)
         self._monitor.metrics.stage_seconds("labeling_wait", time.perf_counter() - started)
@@ -479,6 +494,7 @@ class ActiveLearningLoop:
         macro_f1 = f1_score(
             test.labels, predicted, average="macro", labels=np.arange(len(data.classes)), zero_division=0
         )
+        strategy = self._queried_by(store, round_index, scoring)
         metrics = {
             "n_labeled": float(len(store.labels())),
             "n_queried": float(n_queried),
@@ -486,14 +502,19 @@ class ActiveLearningLoop:
             "macro_f1": float(macro_f1),
             "round_seconds": seconds,
             "train_seconds": train_seconds,
-            "scoring_seconds": scoring.seconds if scoring else 0.0,
-            "scoring_rows_per_s": scoring.rows_per_s if scoring else 0.0,
-            "scoring_rows": float(scoring.rows_scored) if scoring else 0.0,
-            # 1 when the round scored on the Ray Data actor pool, 0 in-process.
-            "scoring_on_ray": 1.0 if scoring is not None and scoring.path == "ray" else 0.0,
             # 1 when the round queried with the cold-start strategy in place of the configured one.
-            "cold_start": 1.0 if scoring is not None and scoring.strategy != self.strategy.name else 0.0,
+            "cold_start": 1.0 if strategy not in (None, self.strategy.name) else 0.0,
         }
+        # A round resumed after its tasks were posted did not score in this
+        # process, so its scoring metrics are left out rather than recorded as 0.
+        if scoring is not None or round_index == 0:
+            metrics.update({
+                "scoring_seconds": scoring.seconds if scoring else 0.0,
+                "scoring_rows_per_s": scoring.rows_per_s if scoring else 0.0,
+                "scoring_rows": float(scoring.rows_scored) if scoring else 0.0,
+                # 1 when the round scored on the Ray Data actor pool, 0 in-process.
+                "scoring_on_ray": 1.0 if scoring is not None and scoring.path == "ray" else 0.0,
+            })
         if fit_report is not None:
             # Torch rounds: start-up (Ray Train's worker group, data transfer) and training proper.
             metrics["train_epochs"] = float(fit_report.epochs_run)
@@ -514,7 +535,7 @@ class ActiveLearningLoop:
             # Registered before the round is completed: a kill in between
             # registers again on resume, which returns the same version. The
             # registry logs the metrics into the run, linked to the version.
-            version = self._register(store, tracker, data, round_index, path, metrics, scoring)
+            version = self._register(store, tracker, data, round_index, path, metrics, strategy)
             if self._deployer is not None:
                 self._ray_session.ensure()
                 with self._monitor.stage("deployment"):
@@ -549,12 +570,15 @@ class ActiveLearningLoop:
         if resume and not existing:
             raise ResumeError(
                 f"nothing to resume: no label store at {Path(store_location).resolve()}; "
-                "run without --resume to start, or pass the --output of the run to continue"
+                + (
+                    submitted_job_fix("missing")
+                    or "run without --resume to start, or pass the --output of the run to continue"
+                )
             )
         if not resume and existing:
             raise ResumeError(
-                f"{Path(store_location).resolve()} already contains a run; pass --resume to continue it, "
-                "or choose another --output folder"
+                f"{Path(store_location).resolve()} already contains a run; "
+                + (submitted_job_fix("used") or "pass --resume to continue it, or choose another --output folder")
             )
 
     def _check_fingerprint(self, store: LabelStore, resume: bool) -> None:
@@ -565,7 +589,10 @@ class ActiveLearningLoop:
         elif stored != current:
             raise ResumeError(
                 f"the config differs from the run being resumed in {describe_difference(stored, current)}; "
-                "resume with the original settings, or start a new run in another --output folder"
+                + (
+                    submitted_job_fix("changed")
+                    or "resume with the original settings, or start a new run in another --output folder"
+                )
             )
 
     def _open_tracker(self, store: LabelStore):
@@ -609,7 +636,7 @@ class ActiveLearningLoop:
     def _registered_name(self) -> str:
         return self.config.tracking.registered_model or f"{self.config.name}-{self.config.strategy.name}"
 
-    def _register(self, store, tracker, data, round_index, path, metrics, scoring) -> str:
+    def _register(self, store, tracker, data, round_index, path, metrics, strategy) -> str:
         """Register the round's model as a version with its lineage and make it the challenger."""
         from al_ray.tracking.registry import labeled_hash
 
@@ -618,7 +645,7 @@ class ActiveLearningLoop:
         lineage = {
             "n_labeled": str(int(metrics["n_labeled"])),
             "labeled_hash": labeled_hash(sorted(store.labels())),
-            "strategy": scoring.strategy if scoring is not None else "initial labeled set",
+            "strategy": strategy or "initial labeled set",
             "seed": str(self.config.seed),
             "parent_version": parent,
         }
@@ -695,6 +722,15 @@ class ActiveLearningLoop:
             scoring_rows_per_s=float(metrics.get("scoring_rows_per_s", 0.0)),
         )
 
+    def _queried_by(self, store: LabelStore, round_index: int, scoring) -> str | None:
+        """Return the name of the strategy that selected the round's rows; None for round 0."""
+        if round_index == 0:
+            return None
+        if scoring is not None:
+            return scoring.strategy
+        # A resumed round; stores written before the strategy was stored fall back to the configured one.
+        return store.get_meta(_strategy_key(round_index)) or self.strategy.name
+
     def _model_path(self, round_index: int) -> Path:
         return self.output_dir / "models" / f"round_{round_index:04d}.pkl"
 
@@ -742,12 +778,16 @@ def _version_key(round_index: int) -> str:
     return f"model_version.round_{round_index:04d}"
 
 
+def _strategy_key(round_index: int) -> str:
+    return f"strategy.round_{round_index:04d}"
+
+
 def _labeled_class_count(store: LabelStore) -> int:
     return len(set(store.labels().values()))
 
 
 def _scoring_path(round_index: int, metrics: dict) -> str:
-    if round_index == 0:
+    if round_index == 0 or "scoring_rows" not in metrics:
         return "-"
     return "ray" if metrics.get("scoring_on_ray") else "local"
 

@@ -82,6 +82,34 @@ def test_local_only_store_named(cluster_config, labels_store, tracking_uri, key,
     assert reason in problems[key].reason
 
 
+def test_sqlite_reason_per_key(cluster_config):
+    config = load_config(
+        cluster_config(
+            output="/mnt/shared/out",
+            labels={"store": "/mnt/shared/labels.db"},
+            tracking={"enabled": True, "uri": "sqlite:////mnt/shared/mlflow.db"},
+            serving={"feedback": {"path": "feedback.db"}},
+            cluster={"shared_paths": ["/mnt/shared"]},
+        )
+    )
+    problems = _problems(config, output=Path("/mnt/shared/out"))
+    assert set(problems) == {"labels.store", "tracking.uri", "serving.feedback.path"}
+    assert "WAL journal" in problems["labels.store"].reason
+    # MLflow's SQLite store is no label store: its reason names SQLite's file locks.
+    assert "WAL" not in problems["tracking.uri"].reason
+    assert "file locks" in problems["tracking.uri"].reason
+    assert "WAL journal" in problems["serving.feedback.path"].reason
+    assert "remove serving.feedback.path" in problems["serving.feedback.path"].fix
+
+
+def test_feedback_path_echoed_as_written(cluster_config):
+    config = load_config(cluster_config(serving={"feedback": {"path": "/data/feedback.db"}}))
+    location = next(loc for loc in config_locations(config, Path("/runs/x")) if loc.key == "serving.feedback.path")
+    assert location.value == "/data/feedback.db"
+    assert location.kind == "sqlite"
+    assert location.local_path == Path("/data/feedback.db")
+
+
 def test_password_hidden_in_message(cluster_config):
     config = load_config(cluster_config(labels={"store": "postgresql://al:hunter2@localhost/labels"}))
     problem = _problems(config)["labels.store"]
@@ -122,7 +150,8 @@ def test_remote_submit_refused_before_contact(cluster_config):
     message = str(caught.value)
     assert REMOTE in message
     assert "output 'runs/mnist_cluster/margin'" in message
-    assert "labels.store 'sqlite:///runs/mnist_cluster/margin/labels.db'" in message
+    # The default store is echoed as the path it is, not as a sqlite:/// URL.
+    assert "labels.store 'runs/mnist_cluster/margin/labels.db' (the default" in message
     assert "Fix: set labels.store to a PostgreSQL URL" in message
 
 
@@ -152,7 +181,10 @@ def test_effective_config_round_trips(cluster_config):
     assert effective.data.dataset == "mnist_test"
 
 
-def test_working_dir_job_spec(cluster_config):
+def test_working_dir_job_spec(cluster_config, tmp_path):
+    # A resume needs a store to continue; an empty file stands for it.
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "labels.db").touch()
     prepared = prepare_submission(cluster_config(), LOCAL, resume=True)
     spec = prepared.spec
     assert spec.working_dir == project_root()

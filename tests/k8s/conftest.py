@@ -19,7 +19,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
-OVERLAYS = ("dev", "prod")
+# Each environment has its stack (dev, prod) and the same stack with the
+# RayService (dev-serve, prod-serve), which is applied after the first round.
+STACK_OVERLAYS = ("dev", "prod")
+SERVE_OVERLAYS = ("dev-serve", "prod-serve")
+OVERLAYS = STACK_OVERLAYS + SERVE_OVERLAYS
 # kustomize v5 is what the manifests use (labels, patches with targets).
 MIN_KUSTOMIZE_MAJOR = 5
 
@@ -64,6 +68,11 @@ def render_overlay(kubectl: str, overlay: str | Path) -> list[dict]:
 def rendered(kubectl) -> dict[str, list[dict]]:
     """Every overlay, rendered once for the session."""
     return {overlay: render_overlay(kubectl, K8S / "overlays" / overlay) for overlay in OVERLAYS}
+
+
+def environment(overlay: str) -> str:
+    """Return the environment of an overlay: ``dev`` for both dev and dev-serve."""
+    return overlay.removesuffix("-serve")
 
 
 def of_kind(documents: list[dict], kind: str) -> list[dict]:

@@ -11,6 +11,9 @@ from conftest import (
     K8S,
     OVERLAYS,
     ROOT,
+    SERVE_OVERLAYS,
+    STACK_OVERLAYS,
+    environment,
     of_kind,
     pod_specs,
     ray_cluster_specs,
@@ -53,7 +56,7 @@ def test_render_check_reports_stale(tmp_path, capsys):
     assert k8s_render.main(["--root", str(tmp_path), "--check"]) == 1
     errors = capsys.readouterr().err
     assert "stale: k8s/base/configs/mnist.yaml" in errors
-    assert "stale: k8s/base/generated/rayservice-serve-config.yaml" in errors
+    assert "stale: k8s/serve/generated/rayservice-serve-config.yaml" in errors
     assert k8s_render.REFRESH_COMMAND in errors
 
     assert k8s_render.main(["--root", str(tmp_path)]) == 0
@@ -81,10 +84,12 @@ def test_render_cli_runs_as_module():
 def test_overlay_has_the_stack(rendered, overlay):
     documents = rendered[overlay]
     kinds = {document["kind"] for document in documents}
-    expected = {"Namespace", "RayCluster", "RayJob", "RayCronJob", "RayService", "Deployment", "Service",
+    expected = {"Namespace", "RayCluster", "RayJob", "RayCronJob", "Deployment", "Service",
                 "StatefulSet", "ConfigMap", "PersistentVolumeClaim"}
     assert expected <= kinds
-    namespace = f"al-ray-{overlay}"
+    # The RayService comes only with the -serve overlay, applied after the first round.
+    assert ("RayService" in kinds) == (overlay in SERVE_OVERLAYS)
+    namespace = f"al-ray-{environment(overlay)}"
     for document in documents:
         if document["kind"] != "Namespace":
             assert document["metadata"]["namespace"] == namespace, document["metadata"]["name"]
@@ -115,9 +120,27 @@ def test_scheduled_entrypoint_parses():
     assert (args.command, str(args.config), args.more_rounds, args.resume) == ("run", "/configs/mnist.yaml", 1, False)
 
 
-def test_dev_suspends_schedule(rendered):
-    assert _one(rendered["dev"], "RayCronJob")["spec"]["suspend"] is True
-    assert "suspend" not in _one(rendered["prod"], "RayCronJob")["spec"]
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_dev_suspends_schedule(rendered, overlay):
+    spec = _one(rendered[overlay], "RayCronJob")["spec"]
+    if environment(overlay) == "dev":
+        assert spec["suspend"] is True
+    else:
+        assert "suspend" not in spec
+
+
+@pytest.mark.parametrize("stack", STACK_OVERLAYS)
+def test_serve_overlay_adds_only_rayservice(rendered, stack):
+    # Applying the -serve overlay after the stack must change nothing but add the RayService.
+    def by_name(documents):
+        return {(d["kind"], d["metadata"]["name"]): d for d in documents}
+
+    stack_documents = by_name(rendered[stack])
+    serve_documents = by_name(rendered[f"{stack}-serve"])
+    assert set(serve_documents) - set(stack_documents) == {("RayService", "al-ray-serve")}
+    assert set(stack_documents) <= set(serve_documents)
+    for key, document in stack_documents.items():
+        assert serve_documents[key] == document, key
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -131,7 +154,7 @@ def test_cluster_autoscales_cpu_and_gpu(rendered, overlay):
     gpu_limits = groups["gpu"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert gpu_limits["nvidia.com/gpu"] == "1"
     assert groups["gpu"]["template"]["spec"]["containers"][0]["image"].endswith(":0.1.0-gpu")
-    assert groups["cpu"]["maxReplicas"] == {"dev": 1, "prod": 20}[overlay]
+    assert groups["cpu"]["maxReplicas"] == {"dev": 1, "prod": 20}[environment(overlay)]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -167,7 +190,8 @@ def test_every_container_has_requests_and_limits(rendered, overlay):
                         f"{resource['metadata']['name']}: autoscalerOptions lacks {part}"
                     )
                 checked += 1
-    assert checked >= 12
+    # The stack: head, 2 worker groups and autoscaler, 2 submitters, 3 services; the RayService adds 3.
+    assert checked >= (12 if overlay in SERVE_OVERLAYS else 9)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -184,12 +208,15 @@ def test_images_are_tagged(rendered, overlay):
                 assert "/" not in tag, label
 
 
-def test_secrets_generated_only_in_dev(rendered):
-    dev_secrets = {s["metadata"]["name"].rsplit("-", 1)[0]: s for s in of_kind(rendered["dev"], "Secret")}
-    assert set(dev_secrets) == set(EXTERNAL_SECRETS)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_secrets_generated_only_in_dev(rendered, overlay):
+    secrets = {s["metadata"]["name"].rsplit("-", 1)[0]: s for s in of_kind(rendered[overlay], "Secret")}
+    if environment(overlay) == "prod":
+        assert secrets == {}
+        return
+    assert set(secrets) == set(EXTERNAL_SECRETS)
     for name, key in EXTERNAL_SECRETS.items():
-        assert set(dev_secrets[name]["data"]) == {key}
-    assert of_kind(rendered["prod"], "Secret") == []
+        assert set(secrets[name]["data"]) == {key}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -207,7 +234,8 @@ def test_secret_references_resolve(rendered, overlay):
                         references.append((f"{resource['metadata']['name']} {where}", selector["name"], selector["key"]))
         for cluster in ray_cluster_specs(resource):
             references.append((resource["metadata"]["name"], cluster["authOptions"]["secretName"], "auth_token"))
-    assert len(references) >= 8
+    # The RayService adds its cluster's token Secret.
+    assert len(references) >= (8 if overlay in SERVE_OVERLAYS else 7)
     for where, name, key in references:
         assert name in available, f"{where} names Secret {name}, which is neither rendered nor documented"
         assert key in available[name], f"{where} reads key {key} of Secret {name}, which has {available[name]}"
@@ -272,7 +300,7 @@ def test_broken_overlay_fails_render(kubectl, tmp_path):
         render_overlay(kubectl, overlay)
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", SERVE_OVERLAYS)
 def test_rayservice_serve_config_validates(rendered, overlay):
     from ray.serve.schema import ServeDeploySchema
 
