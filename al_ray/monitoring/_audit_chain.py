@@ -204,6 +204,8 @@ def entry_from_dict(raw: Mapping[str, Any]) -> AuditEntry:
 
 def check_chain(
     items: Iterable[AuditEntry | AuditProblem | tuple[int, AuditEntry | AuditProblem]],
+    *,
+    start: tuple[int, str] | None = None,
 ) -> Iterator[AuditProblem]:
     """Yield every break in a log read in stored order.
 
@@ -213,9 +215,11 @@ def check_chain(
     ``prev_hash`` that does not match the entry before, or an ``entry_hash``
     that does not match the entry's content. Checking goes on after a break,
     against the entry as stored, so later breaks are reported too.
+
+    ``start`` is ``(seq, prev_hash)`` expected of the first item when
+    ``items`` are the end of a log rather than all of it; default ``(1, GENESIS_HASH)``.
     """
-    expected_seq = 1
-    prev_hash = GENESIS_HASH
+    expected_seq, prev_hash = start if start is not None else (1, GENESIS_HASH)
     previous_seq: int | None = None
     for item in items:
         line, item = item if isinstance(item, tuple) else (None, item)

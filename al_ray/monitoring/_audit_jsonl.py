@@ -11,6 +11,7 @@ slow down as the file grows. The SQLite back end looks keys up by index.
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import json
 import logging
@@ -84,6 +85,11 @@ class JsonlAuditStore:
             for number, raw in enumerate(file, start=1):
                 yield number, _parse_line(raw)
 
+    def tail(self, count: int) -> list[tuple[int, AuditEntry | AuditProblem]]:
+        """Return ``(line number, entry or problem)`` of the last ``count`` lines, in file order."""
+        # NOTE: parses every line to keep the last ones; a reader from the end of the file would be faster.
+        return list(collections.deque(self.iter_entries(), maxlen=count))
+
     def last(self) -> AuditEntry | None:
         with self._locked("rb", fcntl.LOCK_SH) as file:
             size = file.seek(0, os.SEEK_END)
@@ -101,10 +107,13 @@ class JsonlAuditStore:
         subject: str | None = None,
         actor: str | None = None,
         limit: int | None = None,
-    ) -> list[AuditEntry]:
+    ) -> tuple[list[AuditEntry], list[AuditProblem]]:
+        """Return the matching entries, and the lines that could not be read (which match no filter)."""
         matches = []
-        for _, entry in self.iter_entries():
+        unreadable = []
+        for line, entry in self.iter_entries():
             if not isinstance(entry, AuditEntry):
+                unreadable.append(AuditProblem(entry.seq, entry.message, line))
                 continue
             if kinds and entry.kind not in kinds:
                 continue
@@ -117,7 +126,7 @@ class JsonlAuditStore:
             if actor is not None and entry.actor != actor:
                 continue
             matches.append(entry)
-        return matches[-limit:] if limit is not None else matches
+        return (matches[-limit:] if limit is not None else matches), unreadable
 
     @contextmanager
     def _locked(self, mode: str, operation: int) -> Iterator[BinaryIO]:

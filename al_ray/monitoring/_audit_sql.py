@@ -175,6 +175,13 @@ class SqlAuditStore:
             for row in connection.execution_options(yield_per=1000).execute(statement):
                 yield _entry(row)
 
+    def tail(self, count: int) -> list[AuditEntry | AuditProblem]:
+        """Return the newest ``count`` entries, oldest first."""
+        statement = sa.select(audit_table).order_by(audit_table.c.seq.desc()).limit(count)
+        with self._transaction("read", self._read) as connection:
+            rows = connection.execute(statement).all()
+        return [_entry(row) for row in reversed(rows)]
+
     def last(self) -> AuditEntry | None:
         statement = sa.select(audit_table).order_by(audit_table.c.seq.desc()).limit(1)
         with self._transaction("read", self._read) as connection:
@@ -193,7 +200,8 @@ class SqlAuditStore:
         subject: str | None = None,
         actor: str | None = None,
         limit: int | None = None,
-    ) -> list[AuditEntry]:
+    ) -> tuple[list[AuditEntry], list[AuditProblem]]:
+        """Return the matching entries, and the matching rows that could not be read."""
         statement = sa.select(audit_table).order_by(audit_table.c.seq)
         if kinds:
             statement = statement.where(audit_table.c.kind.in_(list(kinds)))
@@ -210,8 +218,10 @@ class SqlAuditStore:
             statement = statement.order_by(None).order_by(audit_table.c.seq.desc()).limit(limit)
         with self._transaction("read", self._read) as connection:
             rows = connection.execute(statement).all()
-        entries = [entry for entry in map(_entry, rows) if isinstance(entry, AuditEntry)]
-        return sorted(entries, key=lambda entry: entry.seq)
+        items = [_entry(row) for row in rows]
+        entries = [item for item in items if isinstance(item, AuditEntry)]
+        unreadable = [item for item in items if isinstance(item, AuditProblem)]
+        return sorted(entries, key=lambda entry: entry.seq), unreadable
 
     @contextmanager
     def _transaction(self, action: str, engine: Engine) -> Iterator[sa.Connection]:

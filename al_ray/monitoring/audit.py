@@ -48,6 +48,7 @@ from al_ray.monitoring._audit_sql import SqlAuditStore, resolve_sql_url
 
 __all__ = [
     "DEPLOYMENT",
+    "KINDS",
     "LABEL",
     "MODEL_VERSION",
     "TRAFFIC",
@@ -72,6 +73,9 @@ TRAFFIC = "traffic"
 """Kind of an entry for a change of traffic weights (canary start, advance, promote, rollback)."""
 TRIGGER = "trigger"
 """Kind of an entry for a watcher's decision to start a round, or not."""
+
+KINDS = (LABEL, MODEL_VERSION, DEPLOYMENT, TRAFFIC, TRIGGER)
+"""The entry kinds that al_ray writes."""
 
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 
@@ -207,13 +211,14 @@ class AuditLog:
 
         ``since`` and ``until`` are unix seconds (``since`` included,
         ``until`` excluded; see :func:`parse_time`); ``limit`` keeps the newest
-        matches. Entries that fail to parse are left out: :meth:`verify` reports them.
+        matches. Entries that fail to parse are left out with a logged
+        warning that counts them; :meth:`verify` says where they are.
         """
         self._check_open()
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise AuditError(f"limit must be a whole number of at least 1, got {limit!r}")
         kinds = [kind] if isinstance(kind, str) else list(kind or ())
-        return self._store.query(
+        entries, unreadable = self._store.query(
             kinds=kinds,
             since=since,
             until=until,
@@ -221,6 +226,13 @@ class AuditLog:
             actor=actor,
             limit=limit,
         )
+        if unreadable:
+            logger.warning(
+                "audit log %s: %d entries could not be read and are left out, the first at %s; "
+                "run `al-ray audit verify` on the log to see every break",
+                self.location, len(unreadable), unreadable[0],
+            )
+        return entries
 
     def head(self) -> AuditEntry | None:
         """Return the last entry, or None for an empty log."""
@@ -265,6 +277,24 @@ class AuditLog:
         if problems:
             logger.info("audit log %s: %d problems, the first at %s", self.location, len(problems), problems[0])
         return problems
+
+    def verify_recent(self, count: int) -> list[AuditProblem]:
+        """Check the chain of the newest ``count`` entries only; return their problems, empty when intact.
+
+        A quick check for a long log: it finds an edited, removed or
+        reordered entry among the newest ones, but not a break before them
+        (:meth:`verify` checks the whole chain).
+        """
+        self._check_open()
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise AuditError(f"count must be a whole number of at least 1, got {count!r}")
+        items = self._store.tail(count)
+        entries = [item[1] if isinstance(item, tuple) else item for item in items]
+        first = next((entry for entry in entries if isinstance(entry, AuditEntry)), None)
+        if first is None:
+            return list(check_chain(items))
+        # The first entry's link to the one before it is not checked: that entry was not read.
+        return list(check_chain(items, start=(first.seq, first.prev_hash)))
 
     def _check_open(self) -> None:
         if self._closed:

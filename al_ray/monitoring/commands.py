@@ -49,7 +49,8 @@ def add_parsers(commands) -> None:
     _add_location(show)
     show.add_argument(
         "--kind", action="append", metavar="KIND",
-        help="only entries of this kind (label, model_version, deployment, traffic, trigger); repeat for several",
+        help="only entries of this kind: label, model_version, deployment, traffic or trigger; "
+        "repeat, or separate with commas, for several",
     )
     show.add_argument("--since", metavar="ISO", help="only entries at or after this UTC time, e.g. 2026-12-04T10:00")
     show.add_argument("--until", metavar="ISO", help="only entries before this UTC time")
@@ -142,13 +143,18 @@ def _command_verify(args: argparse.Namespace) -> int:
 
 
 def _command_show(args: argparse.Namespace) -> int:
-    from al_ray.monitoring.audit import parse_time
+    from al_ray.monitoring.audit import KINDS, parse_time
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be 1 or more, got {args.limit}")
     since = parse_time(args.since) if args.since is not None else None
     until = parse_time(args.until) if args.until is not None else None
     kinds = [kind.strip() for value in args.kind or () for kind in value.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown:
+        raise ConfigError(
+            f"unknown --kind {', '.join(repr(kind) for kind in unknown)}; valid kinds: {', '.join(KINDS)}"
+        )
     with _open_existing(args) as log:
         entries = log.entries(kind=kinds or None, since=since, until=until, subject=args.subject,
                               actor=args.actor, limit=args.limit)

@@ -72,8 +72,10 @@ class DriftConfig(Section):
         0.0,
         ge=0,
         le=1,
-        description="the window drifted when at least one feature drifted and at least this share of "
-        "the tested features did",
+        description="the drift check flags a window as drifted (the verdict of drift reports, the "
+        "drift_detected metric and the AlRayDriftHigh alert) when at least one feature drifted and at least "
+        "this share of the tested features did. It starts no round: "
+        "monitoring.triggers.drift.min_drifted_share does",
     )
     prediction_alpha: float = Field(
         0.05, gt=0, lt=1, description="significance level of the chi-squared test on the predicted class shares"

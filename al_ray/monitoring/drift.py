@@ -87,6 +87,10 @@ class DriftDetector:
     reference_uncertainty : array of shape (n_rows,), optional
         The live model's uncertainty on the reference, to compare the
         window's uncertainty against.
+    warn_constant : bool, default True
+        Log a warning for each feature that is constant in the reference.
+        A caller that builds many detectors can turn it off and report
+        :attr:`constant_features` itself.
 
     Raises
     ------
@@ -101,7 +105,8 @@ class DriftDetector:
     from the constant. A window that is constant at the same value reports no
     drift (statistic 0, p-value 1). A window that varies where the reference
     did not is reported as drift, because the feature did change. Such a
-    feature is marked ``constant_reference`` and logged once at construction.
+    feature is marked ``constant_reference`` and, with ``warn_constant``,
+    logged once at construction.
     """
 
     def __init__(
@@ -112,8 +117,10 @@ class DriftDetector:
         *,
         reference_predictions: np.ndarray | None = None,
         reference_uncertainty: np.ndarray | None = None,
+        warn_constant: bool = True,
     ) -> None:
         self.config = config
+        self._warn_constant = warn_constant
         matrix = np.asarray(reference)
         if matrix.ndim != 2 or matrix.shape[0] < 2 or matrix.shape[1] < 1:
             raise DriftError(
@@ -150,7 +157,7 @@ class DriftDetector:
                 categorical = _is_categorical(column, config.max_categories)
             bins = categorical_bins(column) if categorical else numeric_bins(column, config.psi_bins)
             constant = bool(np.all(column == column[0]))
-            if constant:
+            if constant and self._warn_constant:
                 logger.warning(
                     "feature %r is constant (%g) in the reference; a window in which it varies counts as drift",
                     name, column[0],
@@ -172,6 +179,11 @@ class DriftDetector:
                 f"every feature is in exclude_features ({', '.join(self.feature_names)}); leave at least one to test."
             )
         return specs
+
+    @property
+    def constant_features(self) -> dict[str, float]:
+        """Tested features that are constant in the reference, with their value, in feature order."""
+        return {spec.name: float(spec.reference[0]) for spec in self._specs if spec.constant}
 
     def _class_counts(self, predictions: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
         if predictions is None:

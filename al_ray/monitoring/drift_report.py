@@ -15,10 +15,12 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from al_ray.errors import TrackingError
 from al_ray.monitoring.drift_result import DriftResult, FeatureDrift
+from al_ray.monitoring.triggers import Decision
 
 __all__ = ["log_report_to_mlflow", "render_report", "write_report"]
 
@@ -143,16 +145,38 @@ _STYLE = (
 )
 
 
-def render_report(result: DriftResult, *, title: str = "Drift report", top: int = 6) -> str:
-    """Return the HTML text of the report for ``result``, with ``top`` features' shares plotted."""
+def _decisions_section(decisions: Sequence[Decision]) -> str:
+    """Return the trigger policies' decisions on the window, with the thresholds they compared against."""
+    if not decisions:
+        return ""
+    items = "".join(
+        f"<li><b>{html.escape(decision.policy)}</b>: {'fired' if decision.fired else 'did not fire'} "
+        f"({html.escape(decision.reason)})</li>"
+        for decision in decisions
+    )
+    return (
+        "<h2>Trigger policies</h2><p>These thresholds (monitoring.triggers) decide whether a round starts; "
+        f"the drift check's own flag above does not.</p><ul>{items}</ul>"
+    )
+
+
+def render_report(
+    result: DriftResult, *, title: str = "Drift report", top: int = 6, decisions: Sequence[Decision] = ()
+) -> str:
+    """Return the HTML text of the report for ``result``, with ``top`` features' shares plotted.
+
+    ``decisions`` are the trigger policies' decisions on the same window, listed with their thresholds.
+    """
     ranked = result.ranked_features()
     shown = [feature for feature in ranked if feature.bin_labels][: max(0, top)]
     verdict = "DRIFTED" if result.drifted else "no drift"
     excluded = ", ".join(html.escape(name) for name in result.excluded_features) or "none"
     summary = (
         f"<p><b>{verdict}</b>: {len(result.drifted_features)} of {len(result.features)} tested features drifted "
-        f"(share {result.drift_share:.3f}, threshold {result.min_drifted_share:g}); score (largest PSI) "
-        f"{result.score:.3f}.</p><p>Window rows: {result.n_window} (dropped for NaN: {result.rows_dropped}); "
+        f"(share {result.drift_share:.3f}; the check flags the window at a share of at least "
+        f"{result.min_drifted_share:g}, monitoring.drift.min_drifted_share, with at least one feature drifted); "
+        f"score (largest PSI over the tested features) {result.score:.3f}.</p>"
+        f"<p>Window rows: {result.n_window} (dropped for NaN: {result.rows_dropped}); "
         f"reference rows: {result.n_reference}; correction: {html.escape(result.correction)} at alpha "
         f"{result.alpha:g}; not tested: {excluded}.</p>"
     )
@@ -168,18 +192,25 @@ def render_report(result: DriftResult, *, title: str = "Drift report", top: int 
         f"<style>{_STYLE}</style></head><body><h1>{heading}</h1>{summary}{''.join(images)}"
         "<h2>Feature tests</h2><table><tr><th>feature</th><th>kind</th><th>test</th><th>statistic</th>"
         "<th>p-value</th><th>adjusted p</th><th>PSI</th><th>drifted</th></tr>"
-        f"{_feature_rows(result)}</table>{_model_section(result)}</body></html>\n"
+        f"{_feature_rows(result)}</table>{_model_section(result)}{_decisions_section(decisions)}</body></html>\n"
     )
 
 
-def write_report(result: DriftResult, path: str | Path, *, title: str = "Drift report", top: int = 6) -> Path:
-    """Write the HTML report of ``result`` to ``path`` and return the path.
+def write_report(
+    result: DriftResult,
+    path: str | Path,
+    *,
+    title: str = "Drift report",
+    top: int = 6,
+    decisions: Sequence[Decision] = (),
+) -> Path:
+    """Write the HTML report of ``result`` (and the trigger ``decisions`` on its window) to ``path``; return the path.
 
     The file is written to a temporary name in the same folder and renamed,
     so a reader sees the previous report or the new one, never half of one.
     """
     target = Path(path)
-    text = render_report(result, title=title, top=top)
+    text = render_report(result, title=title, top=top, decisions=decisions)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:

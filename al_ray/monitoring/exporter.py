@@ -109,14 +109,15 @@ def acquire_exporter(metrics: AlRayMetrics, host: str, port: int) -> ExporterLea
 
     The watcher and a loop it runs in the same process ask for the same
     endpoint, so the second gets the first's instead of failing on a port in use.
-    A port of 0 always starts a new endpoint on a free port.
+    A port of 0 picks a free port the first time. Later requests with port 0
+    for the same registry and host share that endpoint, so a round run inside
+    the watcher is scraped at the watcher's address.
     """
     key = (id(metrics.registry), host, port)
     with _shared_lock:
-        shared = _shared.get(key) if port != 0 else None
+        shared = _shared.get(key)
         if shared is None:
             shared = _SharedExporter(MetricsExporter(metrics.registry, host=host, port=port))
-            if port != 0:
-                _shared[key] = shared
+            _shared[key] = shared
         shared.users += 1
         return ExporterLease(key, shared)

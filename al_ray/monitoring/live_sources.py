@@ -26,6 +26,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -34,7 +35,7 @@ from al_ray.data import LabeledData, Split
 from al_ray.errors import ConfigError
 from al_ray.seeding import derive_seed
 
-__all__ = ["FeedbackSource", "LiveSource", "LiveWindow", "ReplaySource"]
+__all__ = ["FeedbackSource", "LiveSource", "LiveWindow", "ReplaySource", "feedback_identity", "replay_identity", "source_identity"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,22 @@ class LiveSource(Protocol):
 
     def describe(self) -> str:
         ...
+
+
+def source_identity(source: LiveSource) -> str:
+    """Return what a stored source position belongs to: ``source.identity``, else its description."""
+    identity = getattr(source, "identity", None)
+    return identity if isinstance(identity, str) and identity else source.describe()
+
+
+def replay_identity(data: LabeledData, order: str) -> str:
+    """Return the identity of a replay of ``data`` in ``order`` (``file`` or ``shuffled``)."""
+    return f"replay:{data.name}:{len(data)} rows:{order}"
+
+
+def feedback_identity(path: str | Path) -> str:
+    """Return the identity of a feedback source reading the store at ``path``."""
+    return f"feedback:{Path(path).expanduser().resolve()}"
 
 
 class ReplaySource:
@@ -152,6 +169,11 @@ class ReplaySource:
 
     def describe(self) -> str:
         return f"replay of {self.data.name} ({len(self.data)} rows, {self.order} order)"
+
+    @property
+    def identity(self) -> str:
+        """The kind, dataset and order: what a replay position counts rows of."""
+        return replay_identity(self.data, self.order)
 
     @property
     def positions(self) -> np.ndarray:
@@ -274,6 +296,11 @@ class FeedbackSource:
 
     def describe(self) -> str:
         return f"served uncertain rows in {self.path}"
+
+    @property
+    def identity(self) -> str:
+        """The kind and the store's absolute path: what a feedback position counts store ids of."""
+        return feedback_identity(self.path)
 
     def start_position(self) -> int:
         return 0

@@ -83,8 +83,12 @@ class LoopMonitor:
             if exporter is not None:
                 exporter.release()
             raise
-        return cls(metrics, audit, actor=config.monitoring.audit.actor, cost_per_label=cost,
-                   textfile=settings.textfile, exporter=exporter)
+        monitor = cls(metrics, audit, actor=config.monitoring.audit.actor, cost_per_label=cost,
+                      textfile=settings.textfile, exporter=exporter)
+        if config.labels.source == "oracle":
+            # The simulated oracle's annotator id (al_ray.labels.SimulatedOracle's default).
+            monitor.metrics.expect_annotators(["oracle"])
+        return monitor
 
     @property
     def exporter_url(self) -> str | None:

@@ -30,6 +30,7 @@ from prometheus_client import (
 
 __all__ = [
     "STAGES",
+    "WINDOW_REJECTIONS",
     "AlRayMetrics",
     "LabelingMetrics",
     "LoopMetrics",
@@ -41,6 +42,9 @@ __all__ = [
 
 STAGES = ("scoring", "labeling_wait", "training", "deployment")
 """Stages of a round whose latency ``round_stage_seconds`` records."""
+
+WINDOW_REJECTIONS = ("empty", "malformed")
+"""Reasons the watcher gives for a live window it could not check."""
 
 # From 10 ms (in-process scoring of a small pool) to a day (people answering tasks).
 _STAGE_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
@@ -250,6 +254,17 @@ class _LabelRecorder:
             if cost is not None:
                 self._labels.labeling_cost.labels(annotator).inc(cost * count)
 
+    def expect_annotators(self, annotators: Iterable[str]) -> None:
+        """Create the zero-valued answer and cost series of annotators known in advance, such as the oracle.
+
+        Without them, ``increase()`` misses the first answers of an annotator,
+        because a series appears with its first value.
+        """
+        for annotator in annotators:
+            self._labels.labels.labels(annotator)
+            if _cost_of(self.cost_per_label, annotator) is not None:
+                self._labels.labeling_cost.labels(annotator)
+
     def set_pending_tasks(self, count: int) -> None:
         """Set how many label tasks are posted and not answered."""
         self._labels.tasks_pending.set(count)
@@ -337,6 +352,21 @@ class WatchMetrics:
             self._watch.prediction_drift.set(prediction_statistic)
         if uncertainty_mean is not None:
             self._watch.uncertainty_mean.set(uncertainty_mean)
+
+    def policies_configured(self, policies: Iterable[str]) -> None:
+        """Create the zero-valued series of each policy and window-rejection reason.
+
+        A labeled counter has no series until its first increment, and
+        Prometheus' ``increase()`` cannot see a series' first sample rise from
+        nothing, so an alert on the first round failure would never fire.
+        """
+        for policy in policies:
+            self._watch.round_failures.labels(policy)
+            self._watch.rounds_started.labels(policy)
+            for decision in ("start", "skip"):
+                self._watch.trigger_decisions.labels(policy, decision)
+        for reason in WINDOW_REJECTIONS:
+            self._watch.windows_rejected.labels(reason)
 
     def window_rejected(self, reason: str) -> None:
         """Count a live window that could not be checked; ``reason`` is a short fixed word such as ``empty``."""

@@ -102,20 +102,23 @@ def _drift(policy: DriftTriggerConfig, figures: WindowFigures) -> Decision:
         return Decision("drift", False, {}, "no drift check for this window")
     values = {"score": figures.drift_score, "drifted_share": figures.drift_share}
     reasons = []
+    below = []
     # Either threshold fires the policy on its own.
     if policy.min_score is not None:
         values["min_score"] = policy.min_score
         if figures.drift_score >= policy.min_score:
             reasons.append(f"drift score {figures.drift_score:.4g} >= {policy.min_score:g}")
+        else:
+            below.append(f"drift score {figures.drift_score:.4g} < {policy.min_score:g}")
     if policy.min_drifted_share is not None:
         values["min_drifted_share"] = policy.min_drifted_share
         if figures.drift_share >= policy.min_drifted_share:
             reasons.append(f"drifted share {figures.drift_share:.3g} >= {policy.min_drifted_share:g}")
+        else:
+            below.append(f"drifted share {figures.drift_share:.3g} < {policy.min_drifted_share:g}")
     if reasons:
         return Decision("drift", True, values, "; ".join(reasons))
-    return Decision(
-        "drift", False, values, f"drift score {figures.drift_score:.4g}, drifted share {figures.drift_share:.3g}: below the thresholds"
-    )
+    return Decision("drift", False, values, "; ".join(below))
 
 
 def _uncertainty(policy: UncertaintyTriggerConfig, figures: WindowFigures) -> Decision:
@@ -123,22 +126,22 @@ def _uncertainty(policy: UncertaintyTriggerConfig, figures: WindowFigures) -> De
         return Decision("uncertainty", False, {}, "no uncertainty measured for this window")
     values = {"mean": figures.uncertainty_mean, "q90": figures.uncertainty_q90}
     reasons = []
+    below = []
     if policy.mean_above is not None:
         values["mean_above"] = policy.mean_above
         if figures.uncertainty_mean > policy.mean_above:
             reasons.append(f"mean uncertainty {figures.uncertainty_mean:.4g} > {policy.mean_above:g}")
+        else:
+            below.append(f"mean uncertainty {figures.uncertainty_mean:.4g} <= {policy.mean_above:g}")
     if policy.q90_above is not None:
         values["q90_above"] = policy.q90_above
         if figures.uncertainty_q90 > policy.q90_above:
             reasons.append(f"90th-percentile uncertainty {figures.uncertainty_q90:.4g} > {policy.q90_above:g}")
+        else:
+            below.append(f"90th-percentile uncertainty {figures.uncertainty_q90:.4g} <= {policy.q90_above:g}")
     if reasons:
         return Decision("uncertainty", True, values, "; ".join(reasons))
-    return Decision(
-        "uncertainty",
-        False,
-        values,
-        f"mean {figures.uncertainty_mean:.4g}, 90th percentile {figures.uncertainty_q90:.4g}: below the thresholds",
-    )
+    return Decision("uncertainty", False, values, "; ".join(below))
 
 
 def _uncertain_rows(policy: UncertainRowsTriggerConfig, figures: WindowFigures) -> Decision:

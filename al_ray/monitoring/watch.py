@@ -49,6 +49,9 @@ from al_ray.monitoring.live_sources import (
     LiveSource,
     LiveWindow,
     ReplaySource,
+    feedback_identity,
+    replay_identity,
+    source_identity,
 )
 from al_ray.monitoring.round_start import (
     LocalRoundStarter,
@@ -57,6 +60,7 @@ from al_ray.monitoring.round_start import (
     label_store_location,
 )
 from al_ray.monitoring.triggers import (
+    POLICIES,
     Decision,
     WindowFigures,
     cooldown_remaining_s,
@@ -73,7 +77,7 @@ from al_ray.monitoring.watch_state import (
 )
 from al_ray.strategies.measures import margin
 
-__all__ = ["POSITION_KEY", "LiveVersion", "WatchSummary", "Watcher", "WindowReport"]
+__all__ = ["POSITION_KEY", "LiveVersion", "RoundEvent", "WatchSummary", "Watcher", "WindowReport"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +85,7 @@ POSITION_KEY = "source.position"
 """State key of the source position the next window is read from."""
 
 # Other keys of the watcher's state file.
+_SOURCE_IDENTITY = "source.identity"
 _SEEN_UNTIL = "source.seen_until"
 _VERSION_ROUND = "version.round"
 _VERSION_TIME = "version.time_s"
@@ -128,6 +133,23 @@ class WindowReport:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class RoundEvent:
+    """The outcome of one attempt at a round the watcher started."""
+
+    target_round: int
+    window_id: str
+    """The window whose triggers requested the round; ``initial windows`` for round 0 of a replay."""
+    policies: tuple[str, ...]
+    status: str
+    """``completed``, ``ended`` (the loop stopped without a new round), ``failed`` or ``abandoned``."""
+    attempt: int
+    detail: str = ""
+    """The loop's stop status, or the error of a failed attempt."""
+    retry_in_s: float | None = None
+    """Seconds until the next attempt of a failed round; None otherwise."""
+
+
 @dataclass
 class WatchSummary:
     """Counts of one watcher run (this process, not the state file's totals)."""
@@ -160,6 +182,8 @@ class Watcher:
         Defaults to the mode ``monitoring.watch.rounds`` names.
     on_window : callable, optional
         Called with each :class:`WindowReport`.
+    on_round : callable, optional
+        Called with a :class:`RoundEvent` after each attempt at a round.
     sleep, clock : callables, optional
         ``time.sleep`` and ``time.time`` unless a test passes its own.
     """
@@ -173,6 +197,7 @@ class Watcher:
         source: LiveSource | None = None,
         starter: RoundStarter | None = None,
         on_window: Callable[[WindowReport], None] | None = None,
+        on_round: Callable[[RoundEvent], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -189,18 +214,39 @@ class Watcher:
                 "a replay starts its rounds locally, because its pool is the rows replayed so far, which a "
                 "submitted job cannot see; set monitoring.watch.rounds.mode: local"
             )
+        if self.watch.rounds.mode == "submit" and starter is None and config_path is None:
+            raise ConfigError("submitted rounds need the config file; pass config_path (the CLI passes CONFIG)")
         self.output_dir = Path(output_dir) if output_dir is not None else default_output_dir(config)
         self.config_path = Path(config_path) if config_path is not None else None
         self.on_window = on_window or (lambda report: None)
+        self.on_round = on_round or (lambda event: None)
         self._sleep = sleep
         self._clock = clock
         self._ray_stack = contextlib.ExitStack()
         self.data = load_data(config)
+        # Checked before any file exists, so a watcher that cannot start leaves nothing behind.
+        replay = isinstance(source, ReplaySource) or (source is None and self.watch.source.kind == "replay")
+        version_time = self._check_run_to_watch(bootstraps=replay)
+        state_path = Path(self.watch.state_path or (self.output_dir / "watch.db"))
+        identity = source_identity(source) if source is not None else self._configured_identity()
+        self._check_state_source(state_path, identity)
         self.source = source if source is not None else self._make_source()
-        self.state = WatchState(self.watch.state_path or (self.output_dir / "watch.db"))
-        self.starter = starter if starter is not None else self._make_starter()
-        self.recorder = WatchRecorder(config, self.output_dir, self.state)
+        self.state = WatchState(state_path)
+        try:
+            if self.state.get(_SOURCE_IDENTITY) is None:
+                self.state.set({_SOURCE_IDENTITY: identity})
+            self.starter = starter if starter is not None else self._make_starter()
+            self.recorder = WatchRecorder(
+                config, self.output_dir, self.state, version_time=version_time, policies=self._policy_list()
+            )
+        except BaseException:
+            # For example a metrics port in use: release what is open, then report it.
+            self.state.close()
+            if isinstance(self.source, FeedbackSource):
+                self.source.close()
+            raise
         self.live: LiveVersion | None = None
+        self._constant_features: set[str] = set()
         self.summary = WatchSummary()
         uncertain = config.monitoring.triggers.uncertain_rows
         self._min_uncertainty = (
@@ -210,6 +256,59 @@ class Watcher:
         )
 
     # Construction.
+
+    def _check_run_to_watch(self, *, bootstraps: bool) -> float | None:
+        """Reject a run with no completed round, unless a replay trains round 0; return that round's unix time.
+
+        Reads the label store only; nothing is created, so a rejected watch
+        leaves no output folder, state file or MLflow run behind.
+        """
+        location = label_store_location(self.config, self.output_dir)
+        if isinstance(location, Path) and not location.exists():
+            if bootstraps:
+                return None
+            raise ConfigError(
+                f"no run to watch: no label store at {location.resolve()}; run `al-ray run CONFIG` first, "
+                "or pass the --output of the run"
+            )
+        with LabelStore(location) as store:
+            last = store.last_completed_round()
+            records = {row["round_index"]: row for row in store.round_records()}
+        if last is None:
+            if bootstraps:
+                return None
+            raise ConfigError(f"the run in {self.output_dir} has no completed round yet; run `al-ray run CONFIG` first")
+        completed = records[last].get("completed_at")
+        return float(completed) if completed is not None else None
+
+    def _configured_identity(self) -> str:
+        source = self.watch.source
+        if source.kind == "replay":
+            return replay_identity(self.data, source.order)
+        return feedback_identity(self._feedback_path())
+
+    def _feedback_path(self) -> str:
+        path = self.watch.source.path or self.config.serving.feedback.path
+        if path is None:
+            raise ConfigError(
+                "the feedback source needs a store: set monitoring.watch.source.path or serving.feedback.path "
+                "to the file the router writes uncertain rows to"
+            )
+        return path
+
+    def _check_state_source(self, state_path: Path, identity: str) -> None:
+        """Reject a state file that stores the position of another live source."""
+        if not state_path.exists():
+            return
+        with WatchState(state_path) as state:
+            stored = state.get(_SOURCE_IDENTITY)
+        if stored is not None and stored != identity:
+            raise ConfigError(
+                f"the watcher's state file {state_path} belongs to another live source ({stored}), not "
+                f"{identity}, so its source position and round requests do not apply. To watch this source "
+                "from its start, set monitoring.watch.state_path to a new file (or move the old file aside); "
+                "to continue the old watch, restore its monitoring.watch.source settings"
+            )
 
     def _make_source(self) -> LiveSource:
         source = self.watch.source
@@ -231,13 +330,7 @@ class Watcher:
                 seed=self.config.seed,
                 **options,
             )
-        path = source.path or self.config.serving.feedback.path
-        if path is None:
-            raise ConfigError(
-                "the feedback source needs a store: set monitoring.watch.source.path or serving.feedback.path "
-                "to the file the router writes uncertain rows to"
-            )
-        return FeedbackSource(path, clock=self._clock, **options)
+        return FeedbackSource(self._feedback_path(), clock=self._clock, **options)
 
     def _make_starter(self) -> RoundStarter:
         rounds = self.watch.rounds
@@ -279,6 +372,7 @@ class Watcher:
         watcher returns, except with ``once``. Its request stays in the state
         file either way, so the next watcher run retries it.
         """
+        self.recorder.check_audit_chain()
         self._bootstrap()
         self._load_live_version()
         position = int(self.state.get(POSITION_KEY) or self.source.start_position())
@@ -314,9 +408,11 @@ class Watcher:
         )
         return self.summary
 
+    def _policy_list(self) -> list[str]:
+        return [name for name in POLICIES if getattr(self.triggers, name) is not None]
+
     def _policy_names(self) -> str:
-        names = [name for name in ("drift", "uncertainty", "uncertain_rows", "staleness") if getattr(self.triggers, name)]
-        return ", ".join(names)
+        return ", ".join(self._policy_list())
 
     def _wait_s(self) -> float:
         pending = self.state.pending_request()
@@ -347,6 +443,7 @@ class Watcher:
         outcome = self.starter.start(0)
         if not outcome.completed:
             raise ConfigError(f"training the first model on the replay's initial windows ended with {outcome.status!r}")
+        self.on_round(RoundEvent(0, "initial windows", (), "completed", 1))
 
     def _last_completed_round(self) -> int | None:
         location = label_store_location(self.config, self.output_dir)
@@ -381,13 +478,32 @@ class Watcher:
             self.config.monitoring.drift,
             reference_predictions=np.argmax(probabilities, axis=1),
             reference_uncertainty=margin(probabilities),
+            warn_constant=False,
         )
+        self._log_constant_features(detector.constant_features)
         self.live = LiveVersion(last, model, reference, detector, self._version_time(last, record))
         self.state.set({_VERSION_ROUND: last, _VERSION_TIME: self.live.time_s})
         if record.get("completed_at") is not None:
             self.recorder.round_version(float(record["completed_at"]))
         logger.info(
             "live version: round %d; reference: %d rows (%s)", last, reference.shape[0], self.watch.reference
+        )
+
+    def _log_constant_features(self, constant: dict[str, float]) -> None:
+        """Warn about features constant in the reference, once for each new set of them.
+
+        Every round makes a new reference, and with a labeled reference the same
+        features often stay constant; repeating the warning each round says nothing new.
+        """
+        if not constant or set(constant) == self._constant_features:
+            self._constant_features = set(constant)
+            return
+        self._constant_features = set(constant)
+        listed = ", ".join(f"{name} ({value:g})" for name, value in constant.items())
+        logger.warning(
+            "features constant in the reference: %s; a window in which one of them varies counts as drift "
+            "for that feature (logged again only when this set changes)",
+            listed,
         )
 
     def _reference(self, labels: dict[int, str]) -> np.ndarray:
@@ -487,7 +603,7 @@ class Watcher:
         reported = _reported_figures(figures, result, live, accuracy)
         self.recorder.window_checked(index, window.window_id, reported, result, decisions, action)
         if self.watch.reports == "every_check" or (self.watch.reports == "drifted" and result.drifted):
-            self.recorder.write_report(result, window.window_id)
+            self.recorder.write_report(result, window.window_id, decisions)
         self.summary.checked += 1
         report = WindowReport(
             index=index,
@@ -615,12 +731,14 @@ class Watcher:
         except Exception as error:  # noqa: BLE001 - a round can fail anywhere (data, Ray, MLflow, a job); the watcher outlives it
             self._round_failed(request, policies, error)
             return
+        attempt = request.attempts + 1
         if outcome.completed:
             self.state.finish(request.request_id, REQUEST_SUCCEEDED)
             self.summary.rounds_succeeded += 1
             self.recorder.round_attempted(request, policies, error=None, status=REQUEST_SUCCEEDED)
             self._after_round(request)
             logger.info("round %d completed for window %s", request.target_round, request.window_id)
+            self.on_round(RoundEvent(request.target_round, request.window_id, tuple(policies), "completed", attempt))
         else:
             self.state.finish(request.request_id, REQUEST_ENDED, outcome.status)
             self.summary.rounds_ended += 1
@@ -628,6 +746,9 @@ class Watcher:
             logger.warning(
                 "round %d for window %s did not run: the loop stopped with %r",
                 request.target_round, request.window_id, outcome.status,
+            )
+            self.on_round(
+                RoundEvent(request.target_round, request.window_id, tuple(policies), "ended", attempt, outcome.status)
             )
 
     def _round_failed(self, request: RoundRequest, policies: list[str], error: Exception) -> None:
@@ -640,6 +761,12 @@ class Watcher:
         self.summary.round_failures += 1
         status = REQUEST_ABANDONED if abandon else "failed"
         self.recorder.round_attempted(request, policies, error=message, status=status)
+        self.on_round(
+            RoundEvent(
+                request.target_round, request.window_id, tuple(policies), status, attempts, message,
+                retry_in_s=None if abandon else delay,
+            )
+        )
         if abandon:
             self.summary.rounds_abandoned += 1
             logger.error(

@@ -30,10 +30,19 @@ class DriftTriggerConfig(Section):
     """Start a round when a live window drifts from the live version's training data."""
 
     min_score: float | None = Field(
-        None, ge=0, description="fire when the drift check's score is at least this"
+        None,
+        ge=0,
+        description="fire when the window's drift score is at least this. The score is the largest population "
+        "stability index (PSI) over the tested features, computed for every feature whichever test "
+        "(ks, chi2 or psi) decides that feature's drift; 0.1 is read as moderate, 0.25 as major",
     )
     min_drifted_share: float | None = Field(
-        None, gt=0, le=1, description="fire when at least this share of the features drifted, in (0, 1]"
+        None,
+        gt=0,
+        le=1,
+        description="fire when at least this share of the tested features drifted, in (0, 1]. This threshold "
+        "alone decides; monitoring.drift.min_drifted_share only sets the drift check's drifted flag in "
+        "reports and metrics",
     )
 
     @model_validator(mode="after")
@@ -104,7 +113,10 @@ class LiveSourceConfig(Section):
     kind: Literal["replay", "feedback"] = Field(
         "feedback",
         description="feedback: the served uncertain rows (serving.feedback.path); "
-        "replay: a dataset replayed as live traffic, for evaluation",
+        "replay: a dataset replayed as live traffic, for evaluation. In a replay, a round's pool is the rows "
+        "replayed so far, and its test set is a seeded data.test_size share of those rows, never queried, so "
+        "the test set grows as the replay goes on. The state file (state_path) keeps the position of one "
+        "source: after changing kind or path, point state_path at a new file",
     )
     path: str | None = Field(
         None,
@@ -179,7 +191,8 @@ class WatchConfig(Section):
         "every_check", description="which drift checks write an HTML report (logged to MLflow)"
     )
     state_path: str | None = Field(
-        None, description="SQLite file of fired triggers and the source position; default: OUTPUT/watch.db"
+        None,
+        description="SQLite file of fired triggers and the position in one live source; default: OUTPUT/watch.db",
     )
 
     @model_validator(mode="after")

@@ -25,6 +25,9 @@ __all__ = ["WatchRecorder"]
 
 logger = logging.getLogger(__name__)
 
+AUDIT_CHECK_ENTRIES = 1000
+"""Newest audit entries whose chain the watcher checks at start."""
+
 
 class WatchRecorder:
     """Record windows, decisions and round attempts in every sink the config enables.
@@ -36,20 +39,37 @@ class WatchRecorder:
         The run's output folder: default home of the audit log and the MLflow store.
     state : WatchState
         Keeps the MLflow run id, so a restarted watcher continues its run.
+    version_time : float, optional
+        Unix time the live version was made, when the run has one. The
+        staleness series start from it, so the first scrape of a restarted
+        watcher does not read 0 (and fire a staleness alert).
+    policies : sequence of str
+        The configured trigger policies; each gets zero-valued counters at
+        start, so ``increase()`` in an alert rule detects the first failure.
     """
 
-    def __init__(self, config, output_dir: Path, state) -> None:
+    def __init__(
+        self, config, output_dir: Path, state, *, version_time: float | None = None, policies: Sequence[str] = ()
+    ) -> None:
         from al_ray.monitoring.audit_records import open_audit_log
 
         self.config = config
         self.output_dir = output_dir
         self.reports_dir = output_dir / "watch" / "reports"
         self.audit = open_audit_log(config, output_dir)
-        self.metrics, self._exporter = self._open_metrics()
-        self.tracker = self._open_tracker(state)
+        self.metrics, self._exporter = None, None
+        try:
+            self.metrics, self._exporter = self._open_metrics(version_time, policies)
+            self.tracker = self._open_tracker(state)
+        except BaseException:
+            if self._exporter is not None:
+                self._exporter.release()
+            if self.audit is not None:
+                self.audit.close()
+            raise
         self.tracking_failures = 0
 
-    def _open_metrics(self):
+    def _open_metrics(self, version_time: float | None, policies: Sequence[str]):
         settings = self.config.monitoring.metrics
         if not settings.enabled:
             return None, None
@@ -57,7 +77,33 @@ class WatchRecorder:
         from al_ray.monitoring.metrics import WatchMetrics, process_metrics
 
         registry = process_metrics(settings.namespace)
-        return WatchMetrics(registry), acquire_exporter(registry, settings.host, settings.port)
+        metrics = WatchMetrics(registry)
+        # Set before the endpoint serves its first scrape.
+        metrics.policies_configured(policies)
+        if version_time is not None:
+            metrics.model_version_seen(version_time)
+        return metrics, acquire_exporter(registry, settings.host, settings.port)
+
+    @property
+    def metrics_url(self) -> str | None:
+        """The URL of the metrics endpoint, or None when metrics are off."""
+        return self._exporter.exporter.url if self._exporter is not None else None
+
+    def check_audit_chain(self, recent_entries: int = AUDIT_CHECK_ENTRIES) -> None:
+        """Warn when the newest entries of the audit log already break its hash chain.
+
+        Only the last ``recent_entries`` are checked, so the start stays fast
+        on a long log; ``al-ray audit verify`` checks the whole chain.
+        """
+        if self.audit is None:
+            return
+        problems = self.audit.verify_recent(recent_entries)
+        if problems:
+            logger.warning(
+                "the audit log %s is already broken: %d problems in its last %d entries, the first at %s. "
+                "The watcher keeps appending; run `al-ray audit verify --path %s` to check the whole chain",
+                self.audit.location, len(problems), recent_entries, problems[0], self.audit.location,
+            )
 
     def _open_tracker(self, state):
         tracking = self.config.tracking
@@ -146,12 +192,12 @@ class WatchRecorder:
         if self.tracker is not None:
             self._tracking(self.tracker.log_round, index, {f"window_{reason}": 1.0})
 
-    def write_report(self, result, window_id: str) -> Path | None:
-        """Write the window's HTML drift report and log it to MLflow; return its path."""
+    def write_report(self, result, window_id: str, decisions: Sequence[Decision] = ()) -> Path | None:
+        """Write the window's HTML drift report, with the policies' decisions, and log it to MLflow; return its path."""
         from al_ray.monitoring.drift_report import write_report
 
         path = self.reports_dir / f"{_safe_name(window_id)}.html"
-        write_report(result, path)
+        write_report(result, path, decisions=decisions)
         if self.tracker is not None:
             self._tracking(self.tracker.client.log_artifact, self.tracker.run_id, str(path), "drift_reports")
         return path

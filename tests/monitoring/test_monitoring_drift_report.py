@@ -144,3 +144,36 @@ def test_log_report_without_run(result, tmp_path):
         log_report_to_mlflow(path)
     with pytest.raises(TrackingError, match="does not exist; write it with write_report first"):
         log_report_to_mlflow(tmp_path / "missing.html", run_id="0")
+
+
+def test_report_names_both_share_thresholds(result):
+    from al_ray.monitoring.triggers import Decision
+
+    decision = Decision("drift", False, {"drifted_share": 0.25, "min_drifted_share": 0.5}, "drifted share 0.25 < 0.5")
+
+    text = render_report(result, decisions=[decision])
+
+    assert "at least 0, monitoring.drift.min_drifted_share" in text
+    assert "<h2>Trigger policies</h2>" in text
+    assert "<li><b>drift</b>: did not fire (drifted share 0.25 &lt; 0.5)</li>" in text
+
+
+def test_constant_features_listed_without_warning():
+    import logging
+
+    reference = np.column_stack([np.arange(10.0), np.full(10, 0.5), np.full(10, 2.0)])
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # the CLI may have stopped propagation to the root logger
+    logger = logging.getLogger("al_ray.monitoring.drift")
+    logger.addHandler(handler)
+    try:
+        quiet = DriftDetector(reference, ("a", "b", "c"), DriftConfig(exclude_features=["c"]), warn_constant=False)
+        quiet_records = len(records)
+        DriftDetector(reference, ("a", "b", "c"), DriftConfig(exclude_features=["c"]))
+    finally:
+        logger.removeHandler(handler)
+
+    assert quiet.constant_features == {"b": 0.5}
+    assert quiet_records == 0
+    assert ["constant" in record.getMessage() for record in records] == [True]

@@ -300,3 +300,17 @@ def test_any_single_field_change_detected_at_its_entry(count, target, field):
     problems = list(check_chain(entries))
     assert problems
     assert problems[0].seq == original.seq
+
+
+def test_recent_check_reads_only_tail(audit_location):
+    with AuditLog(audit_location) as log:
+        fill(log, count=8)
+        assert log.verify_recent(3) == []
+        edit_data(audit_location, 2, {"label": "9", "round": 1})
+        # Seq 2 is before the last 3 entries, so only the whole check finds it.
+        assert log.verify_recent(3) == []
+        assert [problem.seq for problem in log.verify()] == [2]
+        delete_entry(audit_location, 7)
+        problems = log.verify_recent(3)
+    assert [problem.seq for problem in problems] == [7]
+    assert "missing" in problems[0].message

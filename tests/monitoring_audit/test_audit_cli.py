@@ -61,6 +61,10 @@ def test_verify_truncated_with_anchor_exits_1(log_path, capsys):
         (["audit", "verify", "--path", "{log}", "--anchor", "5:abc"], "--anchor must be SEQ:HASH"),
         (["audit", "show", "--path", "{log}", "--since", "last week"], "invalid time 'last week'"),
         (["audit", "show", "--path", "{log}", "--limit", "0"], "--limit must be 1 or more"),
+        (
+            ["audit", "show", "--path", "{log}", "--kind", "label,bogus"],
+            "unknown --kind 'bogus'; valid kinds: label, model_version, deployment, traffic, trigger",
+        ),
     ],
 )
 def test_user_errors_exit_2(log_path, tmp_path, capsys, argv, message):
@@ -113,3 +117,15 @@ def test_config_names_default_log(tmp_path, capsys, monkeypatch):
     # Without --output the default folder runs/demo/margin has no log.
     assert main(["audit", "verify", str(config)]) == 2
     assert "no audit log at" in capsys.readouterr().err
+
+
+def test_show_warns_about_unreadable_lines(log_path, capsys):
+    lines = log_path.read_text().splitlines(keepends=True)
+    lines[1] = lines[1][:40] + "\n"
+    log_path.write_text("".join(lines))
+
+    assert main(["audit", "show", "--path", str(log_path), "--json"]) == 0
+
+    captured = capsys.readouterr()
+    assert [json.loads(line)["seq"] for line in captured.out.splitlines()] == [1, 3, 4, 5]
+    assert "1 entries could not be read and are left out, the first at entry (line 2)" in captured.err

@@ -117,3 +117,17 @@ def test_monitor_from_config_serves_and_stops(tmp_path):
 def test_metrics_config_rejects(metrics, message):
     with pytest.raises(ConfigError, match=message):
         parse_config({"name": "demo", "data": {"dataset": "mnist_test"}, "monitoring": {"metrics": metrics}})
+
+
+def test_port_zero_shared_within_process():
+    metrics = AlRayMetrics()
+    first = acquire_exporter(metrics, "127.0.0.1", 0)
+    second = acquire_exporter(metrics, "127.0.0.1", 0)
+    other = acquire_exporter(AlRayMetrics(), "127.0.0.1", 0)
+    try:
+        assert first.exporter is second.exporter
+        assert first.exporter.port != 0
+        assert other.exporter is not first.exporter
+    finally:
+        for lease in (first, second, other):
+            lease.release()

@@ -154,3 +154,27 @@ def test_labeling_metrics_only_label_series():
 def test_process_metrics_shared_per_namespace():
     assert process_metrics("shared_test") is process_metrics("shared_test")
     assert process_metrics("shared_test") is not process_metrics("shared_test_other")
+
+
+def test_policy_series_start_at_zero():
+    metrics = AlRayMetrics(namespace="policies_test")
+    watch = WatchMetrics(metrics)
+
+    watch.policies_configured(["drift", "staleness"])
+
+    for policy in ("drift", "staleness"):
+        assert value(metrics, "policies_test_watch_round_failures_total", policy=policy) == 0
+        assert value(metrics, "policies_test_watch_rounds_started_total", policy=policy) == 0
+        assert value(metrics, "policies_test_trigger_decisions_total", policy=policy, decision="start") == 0
+    assert value(metrics, "policies_test_watch_round_failures_total", policy="uncertainty") is None
+    assert value(metrics, "policies_test_drift_windows_rejected_total", reason="malformed") == 0
+
+
+def test_expected_annotator_series_start_at_zero():
+    metrics = AlRayMetrics(namespace="annotators_test")
+    loop = LoopMetrics(metrics, cost_per_label=0.5)
+
+    loop.expect_annotators(["oracle"])
+
+    assert value(metrics, "annotators_test_labels_total", annotator="oracle") == 0
+    assert value(metrics, "annotators_test_labeling_cost_total", annotator="oracle") == 0

@@ -190,3 +190,13 @@ def test_watch_config_accepts_full_example() -> None:
 
     assert config.monitoring.triggers.uncertain_rows.min_uncertainty == 0.4
     assert config.monitoring.watch.rounds.mode == "submit"
+
+
+def test_unfired_reasons_name_thresholds() -> None:
+    drift = only(
+        TriggersConfig(drift={"min_score": 1.0, "min_drifted_share": 0.5}), figures(drift_score=0.25, drift_share=0.2)
+    )
+    uncertainty = only(TriggersConfig(uncertainty={"mean_above": 0.5}), figures(uncertainty_mean=0.4, uncertainty_q90=0.7))
+
+    assert drift.reason == "drift score 0.25 < 1; drifted share 0.2 < 0.5"
+    assert uncertainty.reason == "mean uncertainty 0.4 <= 0.5"
