@@ -13,6 +13,23 @@ os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _restore_package_logger():
+    """Undo what `al-ray`'s main() does to the al_ray logger, so caplog sees later tests' records.
+
+    main() gives the package logger its own stderr handler and stops it from
+    propagating to the root logger, where pytest's caplog listens.
+    """
+    import logging
+
+    package_logger = logging.getLogger("al_ray")
+    saved = (list(package_logger.handlers), package_logger.level, package_logger.propagate)
+    yield
+    package_logger.handlers[:] = saved[0]
+    package_logger.setLevel(saved[1])
+    package_logger.propagate = saved[2]
+
+
 @pytest.fixture(scope="module")
 def ray_local():
     """Start one local Ray for the whole test module and shut it down after."""
