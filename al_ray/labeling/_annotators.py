@@ -38,7 +38,7 @@ def insert_annotator(
     if exists is not None:
         raise AnnotatorExistsError(
             f"Annotator {annotator_id!r} already exists. Choose another id, or issue a new "
-            "token for this one with reset_token()."
+            f"token for this one with `al-ray label annotators reset-token {annotator_id} CONFIG`."
         )
     connection.execute(
         sa.insert(_annotators).values(
@@ -106,5 +106,5 @@ def require_active(connection: sa.Connection, annotator_id: str) -> None:
 def _deactivated(annotator_id: str) -> AuthenticationError:
     return AuthenticationError(
         f"Annotator {annotator_id!r} is deactivated. Ask the run's admin to activate the "
-        "account again."
+        f"account again with `al-ray label annotators activate {annotator_id} CONFIG`."
     )

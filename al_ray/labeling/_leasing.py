@@ -28,6 +28,7 @@ __all__ = [
     "ItemRow",
     "answer_count",
     "available_tasks",
+    "end_leases",
     "expire_leases",
     "find_gold_item",
     "find_task_item",
@@ -95,6 +96,18 @@ def expire_leases(connection: sa.Connection, now: float) -> int:
         .values(state=EXPIRED)
     )
     return result.rowcount
+
+
+def end_leases(connection: sa.Connection, annotator_id: str, item_id: int | None = None) -> int:
+    """Mark the annotator's active leases (on ``item_id`` only, when given) as expired and return how many.
+
+    The items return to the queue at once. An expired lease is not a skip, so
+    an item may come back to the same annotator later.
+    """
+    condition = sa.and_(_leases.c.annotator_id == annotator_id, _leases.c.state == ACTIVE)
+    if item_id is not None:
+        condition = sa.and_(condition, _leases.c.item_id == item_id)
+    return connection.execute(sa.update(_leases).where(condition).values(state=EXPIRED)).rowcount
 
 
 def held_lease(connection: sa.Connection, annotator_id: str, now: float) -> tuple[ItemRow, float] | None:

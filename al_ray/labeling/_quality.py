@@ -18,7 +18,12 @@ from al_ray.labeling._leasing import GOLD, OPEN, RESOLVED, TASK
 from al_ray.labeling.aggregation import Vote
 from al_ray.labeling.agreement import fleiss_kappa, gold_accuracy, pairwise_cohen
 
-__all__ = ["summarize"]
+__all__ = ["ACTIVE", "DEACTIVATED", "IMPORTED", "summarize"]
+
+# Values of an annotator's ``status`` in the summary.
+ACTIVE = "active"
+DEACTIVATED = "deactivated"
+IMPORTED = "imported"
 
 
 def summarize(
@@ -48,8 +53,10 @@ def summarize(
     -------
     dict
         ``annotators``: per annotator ``annotator_id``, ``role`` (None for one
-        known only from imported answers), ``active``, ``answers``,
-        ``gold_answers``, ``gold_correct``, ``gold_accuracy`` and ``skipped``.
+        known only from imported answers), ``status`` (``"active"``,
+        ``"deactivated"``, or ``"imported"`` for an id known only from
+        imported answers), ``answers``, ``gold_answers``, ``gold_correct``,
+        ``gold_accuracy`` and ``skipped``.
         ``pairs``: per pair sharing two or more rows, ``annotators``, ``kappa``
         and ``shared``. ``fleiss_kappa``, ``mean_cohen_kappa`` and
         ``gold_accuracy`` (pooled over annotators). ``items``: open and
@@ -72,17 +79,20 @@ def summarize(
     n_gold_correct = sum(correct for correct, _, _ in accuracy.values())
     answers_by_annotator = Counter(vote.annotator for vote in task_votes)
 
-    roles = {row.annotator_id: (row.role, bool(row.active)) for row in annotator_rows}
-    known_ids = sorted(set(roles) | set(answers_by_annotator) | set(accuracy) | set(skipped))
+    accounts = {
+        row.annotator_id: (row.role, ACTIVE if row.active else DEACTIVATED) for row in annotator_rows
+    }
+    known_ids = sorted(set(accounts) | set(answers_by_annotator) | set(accuracy) | set(skipped))
     annotators = []
     for annotator_id in known_ids:
-        role, active = roles.get(annotator_id, (None, False))
+        # An id with answers but no account came with answers imported from Label Studio.
+        role, status = accounts.get(annotator_id, (None, IMPORTED))
         correct, total, share = accuracy.get(annotator_id, (0, 0, math.nan))
         annotators.append(
             {
                 "annotator_id": annotator_id,
                 "role": role,
-                "active": active,
+                "status": status,
                 "answers": answers_by_annotator.get(annotator_id, 0),
                 "gold_answers": total,
                 "gold_correct": correct,

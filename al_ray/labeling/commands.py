@@ -24,6 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from al_ray.errors import ConfigError, LabelStoreError
+from al_ray.labeling._checks import (
+    ANNOTATOR_ID_RULE,
+    RESERVED_ANNOTATOR_IDS,
+    RESERVED_ANNOTATOR_PREFIXES,
+)
 
 if TYPE_CHECKING:
     from al_ray.config import RunConfig
@@ -56,10 +61,16 @@ def add_parsers(commands) -> None:
     )
     serve.set_defaults(handler=_command_serve)
 
-    annotators = actions.add_parser("annotators", help="add annotators (each gets a token) and list them")
+    annotators = actions.add_parser(
+        "annotators", help="add annotators (each gets a token), list them, deactivate them, reset their tokens"
+    )
     annotator_actions = annotators.add_subparsers(dest="annotators_action", required=True, metavar="ACTION")
     add = annotator_actions.add_parser("add", help="add an annotator and print their token once")
-    add.add_argument("name", help="annotator id, e.g. alice: 1 to 64 letters, digits and '_.@:-'")
+    add.add_argument(
+        "name",
+        help=f"annotator id, e.g. alice: {ANNOTATOR_ID_RULE}; ids starting with "
+        f"{' or '.join(RESERVED_ANNOTATOR_PREFIXES)}, and {' or '.join(RESERVED_ANNOTATOR_IDS)}, are reserved",
+    )
     add.add_argument("--admin", action="store_true", help="the annotator may also open the quality view")
     add.add_argument("config", type=Path, help="the run's YAML config")
     _add_output_option(add)
@@ -68,6 +79,16 @@ def add_parsers(commands) -> None:
     listing.add_argument("config", type=Path, help="the run's YAML config")
     _add_output_option(listing)
     listing.set_defaults(handler=_command_annotators_list)
+    for action, handler, summary in (
+        ("deactivate", _command_annotators_deactivate, "reject the annotator's token until they are activated again; their answers stay"),
+        ("activate", _command_annotators_activate, "accept a deactivated annotator's token again"),
+        ("reset-token", _command_annotators_reset_token, "print a new token for the annotator once; the old one stops working"),
+    ):
+        command = annotator_actions.add_parser(action, help=summary)
+        command.add_argument("name", help="annotator id, as `al-ray label annotators list` shows it")
+        command.add_argument("config", type=Path, help="the run's YAML config")
+        _add_output_option(command)
+        command.set_defaults(handler=handler)
 
     export = actions.add_parser("export", help="write the pending tasks as a Label Studio import file")
     export.add_argument("config", type=Path, help="the run's YAML config")
@@ -188,14 +209,25 @@ def _command_serve(args: argparse.Namespace) -> int:
         bound_port = listener.getsockname()[1]
         shown_host = f"[{host}]" if ":" in host else host
         print(f"labeling page: http://{shown_host}:{bound_port}/", flush=True)
-        print(f"label store: {run.store.location}", flush=True)
+        print(f"label store: {_shown_location(run.store.location)}", flush=True)
         if run.audit is not None:
             print(f"audit log: {run.audit.location}", flush=True)
         if metrics is not None:
             print(f"Prometheus metrics: http://{shown_host}:{bound_port}/metrics", flush=True)
-        print("add annotators with `al-ray label annotators add NAME CONFIG`; press Ctrl+C to stop", flush=True)
+        output = f" --output {args.output}" if args.output is not None else ""
+        print(
+            f"add annotators with `al-ray label annotators add NAME {args.config}{output}`; press Ctrl+C to stop",
+            flush=True,
+        )
         serve_forever(app, host, bound_port, sockets=[listener])
     return 0
+
+
+def _shown_location(location: str) -> str:
+    """Return a SQLite store's file as an absolute path, and a URL (its password hidden) as it is."""
+    if "://" in location or location.startswith((":", "file:")):
+        return location
+    return str(Path(location).resolve())
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -224,6 +256,35 @@ def _command_annotators_add(args: argparse.Namespace) -> int:
     print(
         "The token is shown only now and stored hashed. Give it to the annotator, who enters it on the "
         "labeling page."
+    )
+    return 0
+
+
+def _command_annotators_deactivate(args: argparse.Namespace) -> int:
+    with open_run(args.config, args.output) as run:
+        run.queue.set_active(args.name, False)
+    print(
+        f"deactivated {args.name}: their token is rejected from now on, their answers stay in the store, "
+        "and the task they had open returns to the queue"
+    )
+    print(f"undo with `al-ray label annotators activate {args.name} {args.config}`")
+    return 0
+
+
+def _command_annotators_activate(args: argparse.Namespace) -> int:
+    with open_run(args.config, args.output) as run:
+        run.queue.set_active(args.name, True)
+    print(f"activated {args.name}: their token is accepted again")
+    return 0
+
+
+def _command_annotators_reset_token(args: argparse.Namespace) -> int:
+    with open_run(args.config, args.output) as run:
+        token = run.queue.reset_token(args.name)
+    print(f"new token for {args.name}: {token}")
+    print(
+        "The old token stops working now. The new one is shown only now and stored hashed; give it to the "
+        "annotator, who enters it on the labeling page."
     )
     return 0
 

@@ -54,6 +54,7 @@ from al_ray.labeling._checks import (
     check_annotator_id,
     check_item_id,
     check_label,
+    check_new_annotator_id,
     check_submission_id,
     unknown_item,
 )
@@ -219,11 +220,12 @@ class LabelQueue:
         Raises
         ------
         InvalidLabelError
-            If the id or role is malformed.
+            If the id or role is malformed, or the id is reserved for answers
+            no person gave (``consensus:...``, ``labelstudio:...``, ``oracle``).
         AnnotatorExistsError
             If the id is taken.
         """
-        annotator_id = check_annotator_id(annotator_id)
+        annotator_id = check_new_annotator_id(annotator_id)
         if role not in ROLES:
             raise InvalidLabelError(f"role must be one of {list(ROLES)}, got {role!r}.")
         token = new_token()
@@ -242,10 +244,16 @@ class LabelQueue:
         return token
 
     def set_active(self, annotator_id: str, active: bool) -> None:
-        """Activate or deactivate an annotator; a deactivated annotator's token is rejected."""
+        """Activate or deactivate an annotator; a deactivated annotator's token is rejected.
+
+        Deactivating also ends the annotator's leases, so the tasks they held
+        go to other annotators at once rather than when the leases run out.
+        """
         annotator_id = check_annotator_id(annotator_id)
         with self._store.write_transaction("change an annotator") as connection:
             _annotators.update_annotator(connection, annotator_id, active=bool(active))
+            if not active:
+                _leasing.end_leases(connection, annotator_id)
         logger.info("Annotator %s is now %s", annotator_id, "active" if active else "deactivated")
 
     def annotators(self) -> list[dict[str, Any]]:
@@ -450,7 +458,8 @@ class LabelQueue:
         ).one_or_none()
         if lease is None:
             raise TaskNotYoursError(
-                f"Item {item_id} is not leased to you. Answer the task that next_task gave you."
+                f"Item {item_id} is not leased to you. Answer the task that GET /api/next gave you "
+                "(the one the labeling page shows)."
             )
         if lease.state == ACTIVE and lease.expires_at > now:
             return
@@ -507,6 +516,42 @@ class LabelQueue:
                 .values(state=SKIPPED)
             )
         logger.debug("%s skipped item %d", annotator_id, item_id)
+
+    def release(self, annotator_id: str, item_id: int) -> bool:
+        """End the annotator's lease on an item without answering or skipping it; return whether one ended.
+
+        The item returns to the queue at once. Unlike a skip, the annotator may
+        be given it again, after the items they never saw. The labeling page
+        releases its task when it is closed or switches to the quality view, so
+        an idle page does not hold a task that a round waits for. Releasing an
+        item already answered, skipped or expired changes nothing.
+
+        Raises
+        ------
+        UnknownTaskError
+            If no item has this id.
+        TaskNotYoursError
+            If the item was never leased to the annotator.
+        """
+        item_id = check_item_id(item_id)
+        with self._store.write_transaction("release a task") as connection:
+            _annotators.require_active(connection, annotator_id)
+            exists = connection.execute(
+                sa.select(_items.c.item_id).where(_items.c.item_id == item_id)
+            ).first()
+            if exists is None:
+                raise unknown_item(item_id)
+            leased = connection.execute(
+                sa.select(_leases.c.state).where(
+                    _leases.c.item_id == item_id, _leases.c.annotator_id == annotator_id
+                )
+            ).first()
+            if leased is None:
+                raise TaskNotYoursError(f"Item {item_id} is not leased to you, so it cannot be released.")
+            released = _leasing.end_leases(connection, annotator_id, item_id) > 0
+        if released:
+            logger.debug("%s released item %d", annotator_id, item_id)
+        return released
 
     # Reads
 

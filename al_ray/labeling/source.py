@@ -103,6 +103,13 @@ class HumanLabelSource(LabelSource):
                 return []
             self._sleep(min(self._poll_interval_s, left_s))
 
+    def waiting_hint(self) -> str:
+        """Return how people answer: on the labeling page that ``al-ray label serve`` serves."""
+        return (
+            "people answer on the labeling page (`al-ray label serve CONFIG`, with --output RUN_DIR "
+            "when the run has one; add annotators with `al-ray label annotators add NAME CONFIG`)"
+        )
+
     def metrics(self) -> dict[str, float]:
         """Return agreement, gold accuracy and answer counts, overall and per annotator.
 

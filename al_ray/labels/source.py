@@ -42,6 +42,15 @@ class LabelSource(ABC):
         returned once are not returned again.
         """
 
+    def waiting_hint(self) -> str:
+        """Return what the user can do while the loop waits for this source's answers, or "".
+
+        The loop logs it once per round when the answers are not in at once.
+        A source that answers at once, such as the simulated oracle, returns
+        "", the default.
+        """
+        return ""
+
     def metrics(self) -> dict[str, float]:
         """Return figures about the source's annotators (agreement, accuracy), logged once per round.
 

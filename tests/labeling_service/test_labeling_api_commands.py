@@ -19,7 +19,8 @@ from labeling_service_support import write_human_config
 from al_ray.cli import main
 from al_ray.config import load_config
 from al_ray.data import load_shipped
-from al_ray.labeling.queue import LabelQueue
+from al_ray.labeling.errors import AuthenticationError
+from al_ray.labeling.queue import Annotator, LabelQueue
 from al_ray.labeling.schema import annotations_table, queue_items_table
 from al_ray.labeling.service.server import is_loopback
 from al_ray.labels import LabelStore
@@ -126,6 +127,110 @@ def test_annotators_add_duplicate_rejected(run_folder, capsys) -> None:
     assert "already exists" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "name", ["consensus:majority", "labelstudio:9", "oracle", "Consensus:mine", "LabelStudio:alice"]
+)
+def test_annotators_add_rejects_reserved_ids(run_folder, capsys, name: str) -> None:
+    config_path, store_path = run_folder
+
+    status = main(["label", "annotators", "add", name, str(config_path)])
+
+    assert status == 2
+    error = capsys.readouterr().err
+    assert f"Annotator id {name!r} is reserved" in error
+    assert "'consensus:...', 'labelstudio:...', 'oracle'" in error
+    with LabelStore(store_path) as store:
+        assert LabelQueue(store, ["0"], load_config(config_path).labeling).annotators() == []
+
+
+@pytest.mark.parametrize("name", ["", "_alice", "al ice", "a" * 65, "alice/bob", "émile"])
+def test_annotators_add_rejects_malformed_ids(run_folder, capsys, name: str) -> None:
+    config_path, _ = run_folder
+
+    status = main(["label", "annotators", "add", name, str(config_path)])
+
+    assert status == 2
+    assert "1 to 64 letters, digits and '_.@:-', starting with a letter or digit" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["alice", "a" * 64, "alice.b@example.org", "team:alice", "consensus"])
+def test_annotators_add_accepts_ids(run_folder, capsys, name: str) -> None:
+    config_path, _ = run_folder
+
+    assert main(["label", "annotators", "add", name, str(config_path)]) == 0
+    assert f"added annotator {name}" in capsys.readouterr().out
+
+
+def _token(output: str) -> str:
+    return re.search(r"token(?: for \S+)?: (\S+)$", output, re.MULTILINE).group(1)
+
+
+def test_annotators_deactivate_then_activate(run_folder, capsys) -> None:
+    config_path, store_path = run_folder
+    main(["label", "annotators", "add", "alice", str(config_path)])
+    token = _token(capsys.readouterr().out)
+
+    assert main(["label", "annotators", "deactivate", "alice", str(config_path)]) == 0
+    deactivated = capsys.readouterr().out
+    with LabelStore(store_path) as store:
+        queue = LabelQueue(store, ["0"], load_config(config_path).labeling)
+        with pytest.raises(AuthenticationError, match="deactivated"):
+            queue.authenticate(token)
+    assert main(["label", "annotators", "activate", "alice", str(config_path)]) == 0
+    activated = capsys.readouterr().out
+    with LabelStore(store_path) as store:
+        queue = LabelQueue(store, ["0"], load_config(config_path).labeling)
+        assert queue.authenticate(token).annotator_id == "alice"
+
+    assert deactivated.startswith("deactivated alice: their token is rejected from now on")
+    assert f"al-ray label annotators activate alice {config_path}" in deactivated
+    assert activated.startswith("activated alice")
+
+
+def test_annotators_reset_token(run_folder, capsys) -> None:
+    config_path, store_path = run_folder
+    main(["label", "annotators", "add", "alice", "--admin", str(config_path)])
+    old = _token(capsys.readouterr().out)
+
+    status = main(["label", "annotators", "reset-token", "alice", str(config_path)])
+
+    assert status == 0
+    output = capsys.readouterr().out
+    new = _token(output)
+    assert new != old
+    assert output.count(new) == 1
+    assert "The old token stops working now" in output
+    with LabelStore(store_path) as store:
+        queue = LabelQueue(store, ["0"], load_config(config_path).labeling)
+        assert queue.authenticate(new) == Annotator("alice", "admin")
+        with pytest.raises(AuthenticationError):
+            queue.authenticate(old)
+
+
+@pytest.mark.parametrize("action", ["deactivate", "activate", "reset-token"])
+def test_annotators_change_unknown_name(run_folder, capsys, action: str) -> None:
+    config_path, _ = run_folder
+
+    status = main(["label", "annotators", action, "nobody", str(config_path)])
+
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "Annotator 'nobody' does not exist" in error
+    assert "al-ray label annotators add nobody CONFIG" in error
+    assert "()" not in error
+
+
+def test_annotators_add_duplicate_names_reset_command(run_folder, capsys) -> None:
+    config_path, _ = run_folder
+    main(["label", "annotators", "add", "alice", str(config_path)])
+
+    main(["label", "annotators", "add", "alice", str(config_path)])
+
+    error = capsys.readouterr().err
+    assert "al-ray label annotators reset-token alice CONFIG" in error
+    assert "reset_token()" not in error
+
+
 def test_annotators_list(run_folder, capsys) -> None:
     config_path, _ = run_folder
     main(["label", "annotators", "add", "bob", str(config_path)])
@@ -175,9 +280,11 @@ def test_label_studio_export_then_import(run_folder, tmp_path: Path, capsys) -> 
 # A whole run: `al-ray run` waits for people, who label through `al-ray label serve`.
 
 
-def _start(command: list[str], log: Path) -> subprocess.Popen:
+def _start(command: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen:
     with open(log, "w", encoding="utf-8") as stream:
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stream, text=True, env={**os.environ})
+        return subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stream, text=True, env={**os.environ}, cwd=cwd
+        )
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -227,10 +334,17 @@ def test_people_label_two_rounds(tmp_path: Path, capsys) -> None:
         _wait_for_tasks(store_path, deadline)
         assert main(["label", "annotators", "add", "alice", str(config_path)]) == 0
         token = re.search(r"^token: (\S+)$", capsys.readouterr().out, re.MULTILINE).group(1)
+        # --output relative to the working folder, as a user types it.
         server = _start(
-            [sys.executable, "-m", "al_ray.cli", "label", "serve", str(config_path), "--port", "0"], tmp_path / "serve.log"
+            [sys.executable, "-m", "al_ray.cli", "label", "serve", str(config_path), "--port", "0", "--output", "run"],
+            tmp_path / "serve.log",
+            cwd=tmp_path,
         )
-        url = re.search(r"labeling page: (\S+)/$", server.stdout.readline()).group(1)
+        printed = [server.stdout.readline().rstrip("\n") for _ in range(3)]
+        url = re.search(r"labeling page: (\S+)/$", printed[0]).group(1)
+        assert printed[1] == f"label store: {store_path.resolve()}"
+        assert printed[2].startswith(f"add annotators with `al-ray label annotators add NAME {config_path} --output run`")
+        assert httpx.get(url + "/favicon.ico", timeout=30).status_code == 200
         engine = sa.create_engine(f"sqlite:///{store_path}")
         answered = 0
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
@@ -253,6 +367,12 @@ def test_people_label_two_rounds(tmp_path: Path, capsys) -> None:
         _stop(run)
         if server is not None:
             _stop(server)
+
+    # Terminal 1 says once per round what it waits for and where people answer.
+    log = (tmp_path / "run.log").read_text()
+    assert log.count("round 0: waiting for 10 answers from human (up to") == 1, log
+    assert log.count("round 1: waiting for") <= 1, log
+    assert "people answer on the labeling page (`al-ray label serve CONFIG`" in log
 
     assert answered == 13
     with LabelStore(store_path) as store:

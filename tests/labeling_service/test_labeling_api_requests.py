@@ -18,6 +18,12 @@ from al_ray.labeling.service.server import BackgroundServer
         ({"item_id": 1, "submission_id": "s"}, "label"),
         ({"item_id": 1, "label": "7"}, "submission_id"),
         ({"item_id": "one", "label": "7", "submission_id": "s"}, "item_id"),
+        # Strict types: no bool, numeric string or float taken for an integer, no number for a string.
+        ({"item_id": True, "label": "7", "submission_id": "s"}, "item_id"),
+        ({"item_id": "1", "label": "7", "submission_id": "s"}, "item_id"),
+        ({"item_id": 1.0, "label": "7", "submission_id": "s"}, "item_id"),
+        ({"item_id": 1, "label": 7, "submission_id": "s"}, "label"),
+        ({"item_id": 1, "label": "7", "submission_id": 5}, "submission_id"),
         ({"item_id": 0, "label": "7", "submission_id": "s"}, "item_id"),
         ({"item_id": 1, "label": "", "submission_id": "s"}, "label"),
         ({"item_id": 1, "label": "7", "submission_id": "x" * 129}, "submission_id"),
@@ -40,7 +46,35 @@ def test_answer_body_not_json_is_422(sqlite_run) -> None:
     response = sqlite_run.client.post("/api/answers", content=b"{not json", headers=headers)
 
     assert response.status_code == 422
-    assert response.json()["error"] == "invalid_request"
+    payload = response.json()
+    assert payload["error"] == "invalid_request"
+    # The character offset of the parse error is not shown as a field name.
+    assert payload["message"].startswith("invalid request: the body is not valid JSON")
+    assert "0:" not in payload["message"]
+    assert "Content-Type: application/json" in payload["message"]
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "expected"),
+    [
+        (b"[1, 2]", {"Content-Type": "application/json"}, "the body is not a JSON object"),
+        (b"", {"Content-Type": "application/json"}, "the body is empty"),
+        (b'{"item_id": 1}', {}, "the body is not a JSON object"),
+    ],
+)
+def test_answer_body_shape_explained(sqlite_run, content: bytes, headers: dict, expected: str) -> None:
+    response = sqlite_run.client.post("/api/answers", content=content, headers={**sqlite_run.auth("alice"), **headers})
+
+    assert response.status_code == 422
+    assert expected in response.json()["message"]
+
+
+def test_rejected_value_quoted(sqlite_run) -> None:
+    body = {"item_id": True, "label": "7", "submission_id": "s"}
+
+    response = sqlite_run.client.post("/api/answers", json=body, headers=sqlite_run.auth("alice"))
+
+    assert response.json()["message"] == "invalid request: item_id: Input should be a valid integer, got true"
 
 
 def test_skip_body_missing_item_is_422(sqlite_run) -> None:

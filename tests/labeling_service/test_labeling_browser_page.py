@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 
 import pytest
 from labeling_service_support import LabelingRun, open_labeling_run
+from playwright.sync_api import expect
 
 from al_ray.labeling.service.server import BackgroundServer
 
@@ -60,6 +62,7 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1100, "height": 900})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
     yield page
     context.close()
 
@@ -177,6 +180,9 @@ def test_admin_sees_quality_view(served_run, page) -> None:
     body = page.text_content("#quality-body")
     assert "admin" in body
     assert "alice" in body
+    assert "Fleiss' kappa" in body
+    assert "fleiss_kappa" not in body
+    assert "No pairs yet" in body
 
 
 def test_annotator_has_no_quality_tab(served_run, page) -> None:
@@ -184,3 +190,95 @@ def test_annotator_has_no_quality_tab(served_run, page) -> None:
     sign_in(page, server, run.tokens["alice"])
 
     assert page.is_hidden("#tab-quality")
+
+
+def wait_for_lease_state(run: LabelingRun, annotator: str, item_id: int, state: str) -> None:
+    """Wait until the store shows the annotator's lease on the item in ``state``; the page sends requests on its own."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        states = {(row["item_id"], row["annotator_id"]): row["state"] for row in run.leases()}
+        if states.get((item_id, annotator)) == state:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the lease of {annotator} on item {item_id} is {states.get((item_id, annotator))}, not {state}")
+
+
+def test_quality_tab_gives_the_task_back(served_run, page) -> None:
+    run, server = served_run
+    sign_in(page, server, run.tokens["admin"])
+    item_id = shown_item(page)
+
+    page.click("#tab-quality")
+    page.wait_for_selector("#quality-body table")
+
+    wait_for_lease_state(run, "admin", item_id, "expired")
+    # Another annotator gets the task the admin had open.
+    assert run.next_item("alice")["item_id"] == item_id
+    # Over a poll interval on the quality view, the admin leases nothing.
+    page.wait_for_timeout(5500)
+    assert [row["item_id"] for row in run.leases() if row["state"] == "active" and row["annotator_id"] == "admin"] == []
+
+
+def test_closing_page_gives_the_task_back(served_run, page) -> None:
+    run, server = served_run
+    sign_in(page, server, run.tokens["alice"])
+    item_id = shown_item(page)
+
+    page.goto("about:blank")
+
+    wait_for_lease_state(run, "alice", item_id, "expired")
+    assert run.next_item("bob")["item_id"] == item_id
+
+
+def test_progress_follows_other_annotators(served_run, page) -> None:
+    run, server = served_run
+    sign_in(page, server, run.tokens["alice"])
+    shown_item(page)
+    expect(page.locator("#progress")).to_have_text("0 answered · 0 skipped · 6 remaining")
+
+    for number in range(2):
+        task = run.next_item("bob")
+        response = run.client.post(
+            "/api/answers",
+            json={"item_id": task["item_id"], "label": "1", "submission_id": f"bob-{number}"},
+            headers=run.auth("bob"),
+        )
+        assert response.status_code == 201
+
+    # Bob answered 2 of the 5 tasks alice does not hold, without alice doing anything.
+    expect(page.locator("#progress")).to_have_text("0 answered · 0 skipped · 4 remaining")
+
+
+def test_error_cleared_when_task_loads(served_run, page) -> None:
+    run, server = served_run
+    page.route("**/api/next", lambda route: route.abort())
+    sign_in(page, server, run.tokens["alice"])
+    expect(page.locator("#status")).to_contain_text("cannot be reached")
+    expect(page.locator("#status")).to_have_class("status error")
+
+    page.unroute("**/api/next")
+    # The page asks again after 5 seconds.
+    shown_item(page)
+
+    assert page.text_content("#status") == ""
+    expect(page.locator("#status")).to_have_class("status")
+
+
+def test_error_cleared_after_signing_in_again(served_run, page) -> None:
+    run, server = served_run
+    sign_in(page, server, run.tokens["alice"])
+    shown_item(page)
+    page.route("**/api/**", lambda route: route.abort())
+    page.keyboard.press("7")
+    expect(page.locator("#status")).to_contain_text("cannot be reached")
+
+    page.unroute("**/api/**")
+    page.click("#sign-out")
+    # Signed in again on the same page, without loading it anew.
+    page.fill("#token", run.tokens["alice"])
+    page.press("#token", "Enter")
+    page.wait_for_selector("#labeling:not([hidden])")
+    shown_item(page)
+
+    assert page.text_content("#status") == ""
+    assert run.annotations() == []

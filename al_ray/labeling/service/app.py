@@ -8,7 +8,10 @@ Endpoints (every ``/api`` one needs ``Authorization: Bearer TOKEN``):
 - ``POST /api/answers`` ``{item_id, label, submission_id}``: store an answer,
   201 when stored, 200 with ``"stored": false`` when ``submission_id`` was
   stored before.
-- ``POST /api/skip`` ``{item_id}``: give a leased task back.
+- ``POST /api/skip`` ``{item_id}``: give a leased task back; it is not
+  offered to the caller again.
+- ``POST /api/release`` ``{item_id}``: end the caller's lease without a skip,
+  so the task returns to the queue at once; the page sends it when it closes.
 - ``GET /api/progress``, ``GET /api/my-answers``: the caller's own counts and answers.
 - ``GET /api/admin/quality``: agreement, gold accuracy and counts per annotator
   (admin tokens only).
@@ -16,7 +19,7 @@ Endpoints (every ``/api`` one needs ``Authorization: Bearer TOKEN``):
 - ``GET /metrics``: Prometheus metrics, no token, when the app is built with
   ``metrics``. They hold counts only: answers and their cost per annotator id,
   open tasks and held leases, never a token or an answer's label.
-- ``GET /``: the labeling page.
+- ``GET /``: the labeling page; ``GET /favicon.ico``: its icon.
 
 Errors are JSON ``{"error": CODE, "message": TEXT}``; see :mod:`.http_errors`.
 The module does not postpone annotations, because FastAPI reads the
@@ -74,10 +77,11 @@ class AnswerRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    item_id: int = Field(..., ge=1, description="item id from GET /api/next")
-    label: str = Field(..., min_length=1, max_length=200, description="one of the class names")
+    item_id: int = Field(..., ge=1, strict=True, description="item id from GET /api/next, a JSON integer")
+    label: str = Field(..., min_length=1, max_length=200, strict=True, description="one of the class names")
     submission_id: str = Field(
         ...,
+        strict=True,
         min_length=1,
         max_length=128,
         description="client-chosen id of this submission, such as a UUID; resending it stores nothing twice",
@@ -85,11 +89,11 @@ class AnswerRequest(BaseModel):
 
 
 class SkipRequest(BaseModel):
-    """The body of ``POST /api/skip``."""
+    """The body of ``POST /api/skip`` and ``POST /api/release``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    item_id: int = Field(..., ge=1, description="item id from GET /api/next")
+    item_id: int = Field(..., ge=1, strict=True, description="item id from GET /api/next, a JSON integer")
 
 
 def create_app(
@@ -196,6 +200,12 @@ def create_app(
             queue.skip(annotator.annotator_id, body.item_id)
         return {"item_id": body.item_id, "skipped": True}
 
+    @app.post("/api/release")
+    def release_task(body: SkipRequest, annotator: Caller) -> dict[str, Any]:
+        with write_gate:
+            released = queue.release(annotator.annotator_id, body.item_id)
+        return {"item_id": body.item_id, "released": released}
+
     @app.get("/api/progress")
     def progress(annotator: Caller) -> dict[str, int]:
         counts = queue.progress(annotator.annotator_id)
@@ -219,6 +229,11 @@ def create_app(
     @app.get("/", include_in_schema=False)
     def page() -> Response:
         return FileResponse(str(static / "index.html"), media_type="text/html")
+
+    # Browsers request /favicon.ico even when the page links an icon, so this route returns the SVG icon.
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return FileResponse(str(static / "favicon.svg"), media_type="image/svg+xml")
 
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     return app

@@ -8,6 +8,7 @@ so a client needs one error path.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
@@ -53,13 +54,42 @@ def error_code(error: LabelingError) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+# Pydantic's error types that concern the body as a whole rather than one field.
+_BODY_NOT_JSON = "json_invalid"
+_BODY_NOT_OBJECT = {"model_attributes_type", "dict_type", "model_type"}
+_BODY_HINT = "send a JSON object with header Content-Type: application/json"
+# Longest rejected value quoted in a message.
+_SHOWN_INPUT_CHARS = 80
+
+
 def _describe_validation(error: RequestValidationError) -> str:
     parts = []
     for detail in error.errors():
-        # The first element of loc is where the value came from: body, query, path or header.
-        location = ".".join(str(part) for part in detail.get("loc", ())[1:]) or "body"
-        parts.append(f"{location}: {detail.get('msg', 'invalid value')}")
+        kind = detail.get("type")
+        # The first element of loc is where the value came from: body, query,
+        # path or header. For a body that is not JSON, the second is a
+        # character offset, which means nothing to the reader.
+        fields = [str(part) for part in detail.get("loc", ())[1:]]
+        if kind == _BODY_NOT_JSON:
+            reason = (detail.get("ctx") or {}).get("error")
+            parts.append(f"the body is not valid JSON{f' ({reason})' if reason else ''}; {_BODY_HINT}")
+        elif kind in _BODY_NOT_OBJECT and not fields:
+            parts.append(f"the body is not a JSON object; {_BODY_HINT}")
+        elif kind == "missing" and not fields:
+            parts.append(f"the body is empty; {_BODY_HINT}")
+        else:
+            got = _shown_input(detail) if fields and kind != "missing" else ""
+            parts.append(f"{'.'.join(fields) or 'body'}: {detail.get('msg', 'invalid value')}{got}")
     return "invalid request: " + "; ".join(parts)
+
+
+def _shown_input(detail: dict[str, Any]) -> str:
+    """Return ``", got VALUE"`` with the rejected value as JSON, or "" when it is long or not JSON."""
+    try:
+        text = json.dumps(detail.get("input"))
+    except (TypeError, ValueError):
+        return ""
+    return f", got {text}" if len(text) <= _SHOWN_INPUT_CHARS else ""
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -5,6 +5,9 @@
 
 const TOKEN_KEY = "al_ray.labeling.token";
 const EMPTY_POLL_MS = 5000;
+// The progress line is read again this often, because other annotators'
+// answers change how many tasks remain for this one.
+const PROGRESS_POLL_MS = 5000;
 // A submission that fails on the network is sent again with the same
 // submission_id, which the server stores once.
 const SUBMIT_ATTEMPTS = 3;
@@ -16,6 +19,7 @@ const state = {
   busy: false,
   view: "label",
   pollTimer: null,
+  progressTimer: null,
   classByKey: new Map(),
   buttonByLabel: new Map(),
 };
@@ -72,10 +76,16 @@ function setStatus(text, isError = false) {
   status.classList.toggle("error", isError);
 }
 
+// An error line is about an earlier request, so it goes once a later one works.
+function clearError() {
+  if ($("status").classList.contains("error")) setStatus("");
+}
+
 // Sign-in and views.
 
 function showSignIn(message = "") {
   stopPolling();
+  stopProgressPolling();
   state.token = null;
   state.session = null;
   state.task = null;
@@ -107,6 +117,7 @@ async function signIn(token) {
   $("tab-label").hidden = session.role !== "admin";
   $("tab-quality").hidden = session.role !== "admin";
   buildButtons(session);
+  setStatus("");
   showView("label");
 }
 
@@ -117,9 +128,13 @@ function showView(view) {
   $("tab-label").setAttribute("aria-pressed", String(view === "label"));
   $("tab-quality").setAttribute("aria-pressed", String(view === "quality"));
   if (view === "label") {
+    startProgressPolling();
     loadNext();
   } else {
+    // The quality view holds no task, so a round does not wait on an admin reading it.
     stopPolling();
+    stopProgressPolling();
+    releaseTask();
     loadQuality();
   }
 }
@@ -212,13 +227,51 @@ function stopPolling() {
   }
 }
 
-async function loadNext() {
+function startProgressPolling() {
+  stopProgressPolling();
+  state.progressTimer = setInterval(() => {
+    if (!document.hidden) loadProgress();
+  }, PROGRESS_POLL_MS);
+}
+
+function stopProgressPolling() {
+  if (state.progressTimer !== null) {
+    clearInterval(state.progressTimer);
+    state.progressTimer = null;
+  }
+}
+
+function labelingShown() {
+  return state.view === "label" && state.session !== null;
+}
+
+// Give the shown task back to the queue without skipping it, so that it may
+// come back to this annotator later.
+function releaseTask() {
+  const task = state.task;
+  if (!task) return;
+  state.task = null;
+  renderTask();
+  api("POST", "/api/release", { item_id: task.item_id }).catch(() => {
+    // The lease ends by itself after labeling.lease_timeout_s.
+  });
+}
+
+// keepStatus leaves the status line as it is, for the line that explains why
+// the page moves on.
+async function loadNext({ keepStatus = false } = {}) {
   stopPolling();
   setBusy(true);
   try {
     const { payload } = await api("GET", "/api/next");
     state.task = payload.task;
+    if (!labelingShown()) {
+      // The view changed while the request was out, so the lease it took is not wanted.
+      releaseTask();
+      return;
+    }
     renderTask();
+    if (!keepStatus) clearError();
   } catch (error) {
     state.task = null;
     renderTask();
@@ -226,13 +279,15 @@ async function loadNext() {
   } finally {
     setBusy(false);
   }
+  if (!labelingShown()) return;
   loadProgress();
-  if (!state.task && state.view === "label" && state.session) {
+  if (!state.task) {
     state.pollTimer = setTimeout(loadNext, EMPTY_POLL_MS);
   }
 }
 
 async function loadProgress() {
+  if (!state.session) return;
   try {
     const { payload } = await api("GET", "/api/progress");
     const done = payload.answered + payload.skipped;
@@ -270,7 +325,7 @@ async function answer(label) {
       return;
     }
   }
-  await loadNext();
+  await loadNext({ keepStatus: true });
 }
 
 async function skip() {
@@ -287,7 +342,26 @@ async function skip() {
       return;
     }
   }
-  await loadNext();
+  await loadNext({ keepStatus: true });
+}
+
+// A closed or reloaded page gives its task back at once, so that a round does
+// not wait for the lease to run out. keepalive lets the request outlive the
+// page; sendBeacon cannot send the Authorization header.
+function onPageHide() {
+  const task = state.task;
+  if (!task || !state.token) return;
+  state.task = null;
+  try {
+    fetch("/api/release", {
+      method: "POST",
+      keepalive: true,
+      headers: { Authorization: `Bearer ${state.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ item_id: task.item_id }),
+    }).catch(() => {});
+  } catch (error) {
+    // The lease ends by itself after labeling.lease_timeout_s.
+  }
 }
 
 // Rows.
@@ -367,7 +441,46 @@ function renderTable(data) {
   return grid;
 }
 
-// Admin view: the quality report, drawn from whatever keys the server sends.
+// Admin view: the quality report. The keys listed below get display names,
+// and any other key from the server is shown under its own name.
+
+const QUALITY_NAMES = {
+  annotators: "Annotators",
+  pairs: "Pairs of annotators",
+  items: "Queue",
+  answers: "Answers",
+  fleiss_kappa: "Fleiss' kappa",
+  mean_cohen_kappa: "Mean Cohen's kappa",
+  gold_accuracy: "Accuracy on gold rows",
+  annotator_id: "Annotator",
+  role: "Role",
+  status: "Account",
+  gold_answers: "Gold answers",
+  gold_correct: "Gold correct",
+  skipped: "Skipped",
+  kappa: "Cohen's kappa",
+  shared: "Shared rows",
+};
+
+// Names of the rows of the tables of counts, by section.
+const COUNT_NAMES = {
+  items: { open: "Open tasks", resolved: "Resolved tasks", gold: "Gold rows" },
+  answers: { task: "To tasks", gold: "To gold rows" },
+};
+
+const QUALITY_EMPTY = {
+  annotators: "No annotators yet.",
+  pairs: "No pairs yet: Cohen's kappa needs two annotators who answered at least two of the same rows.",
+};
+
+// Shown for a figure that is undefined so far, such as a kappa without shared rows.
+const NOT_YET = "not enough answers yet";
+
+function displayName(key) {
+  if (Object.hasOwn(QUALITY_NAMES, key)) return QUALITY_NAMES[key];
+  const text = key.replaceAll("_", " ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
 
 async function loadQuality() {
   const body = $("quality-body");
@@ -379,10 +492,11 @@ async function loadQuality() {
     const isFigure = (value) => value === null || typeof value !== "object";
     const figures = Object.entries(payload).filter(([, value]) => isFigure(value));
     if (figures.length > 0) {
-      body.append(heading("summary"), tableOf(["", "value"], figures.map(([key, value]) => [key.replaceAll("_", " "), value])));
+      const rows = figures.map(([key, value]) => [displayName(key), value === null ? NOT_YET : value]);
+      body.append(heading("Summary"), tableOf(["", "value"], rows));
     }
     for (const [key, value] of Object.entries(payload)) {
-      if (!isFigure(value)) body.append(heading(key), renderValue(value));
+      if (!isFigure(value)) body.append(heading(displayName(key)), renderValue(key, value));
     }
   } catch (error) {
     body.textContent = error.message;
@@ -390,10 +504,15 @@ async function loadQuality() {
   }
 }
 
-function heading(key) {
-  const text = key.replaceAll("_", " ");
+function heading(text) {
   const element = document.createElement("h3");
-  element.textContent = text.charAt(0).toUpperCase() + text.slice(1);
+  element.textContent = text;
+  return element;
+}
+
+function paragraph(text) {
+  const element = document.createElement("p");
+  element.textContent = text;
   return element;
 }
 
@@ -413,7 +532,7 @@ function tableOf(header, rows) {
   const head = table.createTHead().insertRow();
   for (const name of header) {
     const th = document.createElement("th");
-    th.textContent = name.replaceAll("_", " ");
+    th.textContent = name === "" ? "" : displayName(name);
     head.append(th);
   }
   const tbody = table.createTBody();
@@ -428,21 +547,24 @@ function tableOf(header, rows) {
   return table;
 }
 
-function renderValue(value) {
+function renderValue(key, value) {
+  if (Array.isArray(value) && value.length === 0) {
+    return paragraph(QUALITY_EMPTY[key] ?? "None yet.");
+  }
   if (Array.isArray(value) && value.every(isPlainObject)) {
     const columns = [...new Set(value.flatMap((item) => Object.keys(item)))];
     return tableOf(columns, value.map((item) => columns.map((column) => item[column])));
   }
   if (isPlainObject(value) && Object.values(value).every(isPlainObject)) {
     const columns = [...new Set(Object.values(value).flatMap((item) => Object.keys(item)))];
-    return tableOf(["", ...columns], Object.entries(value).map(([key, item]) => [key, ...columns.map((c) => item[c])]));
+    return tableOf(["", ...columns], Object.entries(value).map(([name, item]) => [name, ...columns.map((c) => item[c])]));
   }
   if (isPlainObject(value)) {
-    return tableOf(["", "value"], Object.entries(value));
+    const names = COUNT_NAMES[key] ?? {};
+    const rows = Object.entries(value).map(([name, item]) => [names[name] ?? displayName(name), item]);
+    return tableOf(["", key in COUNT_NAMES ? "count" : "value"], rows);
   }
-  const paragraph = document.createElement("p");
-  paragraph.textContent = Array.isArray(value) ? value.map(formatScalar).join(", ") : formatScalar(value);
-  return paragraph;
+  return paragraph(Array.isArray(value) ? value.map(formatScalar).join(", ") : formatScalar(value));
 }
 
 // Start.
@@ -459,6 +581,11 @@ function start() {
   $("refresh-quality").addEventListener("click", loadQuality);
   $("skip").addEventListener("click", skip);
   document.addEventListener("keydown", onKeyDown);
+  window.addEventListener("pagehide", onPageHide);
+  window.addEventListener("pageshow", (event) => {
+    // A page restored from the back-forward cache released its task when it was hidden.
+    if (event.persisted && labelingShown()) loadNext();
+  });
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) {
     signIn(saved);
