@@ -4,6 +4,9 @@ The files lie in ``al_ray/datasets/<name>/`` next to a ``PROVENANCE.md`` that
 records where each file came from, its license and its checksums. The
 checksums are pinned here as well, so a damaged or replaced file is detected
 even when its ``PROVENANCE.md`` was edited with it.
+
+A text dataset (``sms_spam``) loads as hashed numeric features; its raw texts
+come from :func:`load_shipped_texts`, for pages that show a row to a person.
 """
 
 from __future__ import annotations
@@ -16,19 +19,27 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
+from al_ray.data.text_features import (
+    DEFAULT_HASH_FEATURES,
+    hash_feature_names,
+    hashed_text_features,
+)
 from al_ray.data.types import LabeledData
 from al_ray.errors import DataError
 
 __all__ = [
+    "CREDIT_FEATURE_NAMES",
     "ELEC2_FEATURE_NAMES",
     "LETTER_FEATURE_NAMES",
     "SHIPPED_DATASETS",
     "ShippedDataset",
     "default_datasets_root",
     "load_shipped",
+    "load_shipped_texts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -44,11 +55,21 @@ ELEC2_FEATURE_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 """Elec2 feature names, in the attribute order of ``elecNormNew.arff``."""
 
+CREDIT_FEATURE_NAMES: tuple[str, ...] = (
+    "LIMIT_BAL", "SEX", "EDUCATION", "MARRIAGE", "AGE",
+    "PAY_0", "PAY_2", "PAY_3", "PAY_4", "PAY_5", "PAY_6",
+    "BILL_AMT1", "BILL_AMT2", "BILL_AMT3", "BILL_AMT4", "BILL_AMT5", "BILL_AMT6",
+    "PAY_AMT1", "PAY_AMT2", "PAY_AMT3", "PAY_AMT4", "PAY_AMT5", "PAY_AMT6",
+)  # fmt: skip
+"""Credit-default feature names for the file's columns X1..X23, as UCI documents them."""
+
 _MNIST_IMAGES = "t10k-images-idx3-ubyte.gz"
 _MNIST_LABELS = "t10k-labels-idx1-ubyte.gz"
 _LETTER_DATA = "letter-recognition.data"
 _LETTER_NAMES = "letter-recognition.names"
 _ELEC2_DATA = "elecNormNew.arff"
+_CREDIT_DATA = "UCI_Credit_Card.csv"
+_SMS_DATA = "SMSSpamCollection"
 
 # Magic numbers of the IDX format: 0x0803 is unsigned bytes in 3 dimensions, 0x0801 in 1.
 _IDX_IMAGES_MAGIC = 2051
@@ -82,6 +103,12 @@ class ShippedDataset:
 
     parse: Callable[[Path, str], LabeledData]
     """Parser that builds the dataset from its folder, after the checksums passed."""
+
+    read_texts: Callable[[Path], list[str]] | None = None
+    """Reader of the raw text of each row, in ``row_id`` order, for a text dataset; else None."""
+
+    text_name: str | None = None
+    """Name of the text column that :attr:`read_texts` returns."""
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -200,6 +227,84 @@ def _parse_elec2(folder: Path, name: str) -> LabeledData:
     )
 
 
+_CREDIT_HEADER = ["ID", *(f"X{index}" for index in range(1, 24)), "Y"]
+
+
+def _parse_credit(folder: Path, name: str) -> LabeledData:
+    path = folder / _CREDIT_DATA
+    # The file has Windows line ends; splitlines() removes them with the rest of the line end.
+    lines = path.read_text(encoding="ascii").splitlines()
+    if not lines or lines[0].split(",") != _CREDIT_HEADER:
+        found = lines[0] if lines else "an empty file"
+        raise DataError(f"{path} must start with the header {','.join(_CREDIT_HEADER)}; found {found!r}.")
+
+    rows: list[list[float]] = []
+    defaults: list[int] = []
+    for line_number, line in enumerate(lines[1:], start=2):
+        fields = line.split(",")
+        try:
+            # Some cells are written in exponent form (5.00E+05), so parse floats.
+            values = [float(field) for field in fields]
+        except ValueError:
+            values = []
+        if len(values) != len(_CREDIT_HEADER) or values[-1] not in (0.0, 1.0):
+            raise DataError(
+                f"{path} line {line_number} is {line!r}; expected {len(_CREDIT_HEADER)} numbers "
+                "ending in the label 0 or 1."
+            )
+        # Column 0 is the row number ID; it says nothing about the client, so it is no feature.
+        rows.append(values[1:-1])
+        defaults.append(int(values[-1]))
+
+    return LabeledData(
+        name=name,
+        row_ids=_frozen(np.arange(len(rows), dtype=np.int64)),
+        features=_frozen(np.array(rows, dtype=np.float32)),
+        labels=_frozen(np.array(defaults, dtype=np.int64)),
+        classes=("0", "1"),
+        feature_names=CREDIT_FEATURE_NAMES,
+    )
+
+
+_SMS_CLASSES = ("ham", "spam")
+
+
+def _read_sms(path: Path) -> tuple[list[str], list[str]]:
+    """Return the label and the text of each line of the SMS collection, in file order."""
+    labels: list[str] = []
+    texts: list[str] = []
+    # Lines end in a line feed. str.splitlines() would also split at the rarer
+    # breaks (U+2028, form feed) that a message may contain.
+    lines = path.read_text(encoding="utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for line_number, line in enumerate(lines, start=1):
+        label, tab, text = line.partition("\t")
+        if not tab or label not in _SMS_CLASSES:
+            raise DataError(
+                f"{path} line {line_number} is {line[:80]!r}; expected ham or spam, a tab, then the message."
+            )
+        labels.append(label)
+        texts.append(text)
+    return labels, texts
+
+
+def _read_sms_texts(folder: Path) -> list[str]:
+    return _read_sms(folder / _SMS_DATA)[1]
+
+
+def _parse_sms(folder: Path, name: str) -> LabeledData:
+    labels, texts = _read_sms(folder / _SMS_DATA)
+    return LabeledData(
+        name=name,
+        row_ids=_frozen(np.arange(len(texts), dtype=np.int64)),
+        features=_frozen(hashed_text_features(texts, DEFAULT_HASH_FEATURES)),
+        labels=_frozen(np.array([label == "spam" for label in labels], dtype=np.int64)),
+        classes=_SMS_CLASSES,
+        feature_names=hash_feature_names(DEFAULT_HASH_FEATURES),
+    )
+
+
 SHIPPED_DATASETS: dict[str, ShippedDataset] = {
     "mnist_test": ShippedDataset(
         name="mnist_test",
@@ -239,6 +344,32 @@ SHIPPED_DATASETS: dict[str, ShippedDataset] = {
         source="M. Harries, UNSW technical report, 1999; normalised by Gama et al., SBIA 2004",
         parse=_parse_elec2,
     ),
+    "credit_default": ShippedDataset(
+        name="credit_default",
+        sha256={
+            _CREDIT_DATA: "023eb2c3ad9efd15e7869616fa50a0143f25223105c7069ba632431530afdb61",
+        },
+        n_rows=30_000,
+        n_features=23,
+        n_classes=2,
+        license="CC BY 4.0",
+        source="I-C. Yeh; Yeh and Lien, Expert Systems with Applications 36(2), 2009",
+        parse=_parse_credit,
+    ),
+    "sms_spam": ShippedDataset(
+        name="sms_spam",
+        sha256={
+            _SMS_DATA: "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d",
+        },
+        n_rows=5_574,
+        n_features=DEFAULT_HASH_FEATURES,
+        n_classes=2,
+        license="CC BY 4.0",
+        source="T. A. Almeida, J. M. Gomez Hidalgo; Almeida et al., ACM DocEng 2011",
+        parse=_parse_sms,
+        read_texts=_read_sms_texts,
+        text_name="message",
+    ),
 }
 """Every dataset that :func:`load_shipped` can load, by name."""
 
@@ -268,6 +399,18 @@ def _verify_files(spec: ShippedDataset, folder: Path) -> None:
             )
 
 
+def _unknown_name(name: str) -> DataError:
+    return DataError(
+        f"unknown shipped dataset {name!r}; available: {', '.join(sorted(SHIPPED_DATASETS))}. "
+        "For your own data, use a CSV, Parquet or NPZ file source instead."
+    )
+
+
+def _root_of(root: str | Path | None) -> str:
+    folder_root = default_datasets_root() if root is None else Path(root).expanduser()
+    return str(folder_root.resolve())
+
+
 @lru_cache(maxsize=None)
 def _load_cached(name: str, root: str) -> LabeledData:
     spec = SHIPPED_DATASETS[name]
@@ -294,8 +437,14 @@ def load_shipped(name: str, root: str | Path | None = None) -> LabeledData:
             integer features 0-15, classes ``"A"``..``"Z"``) or ``"elec2"``
             (45,312 half-hourly rows in time order, 8 features: the day of
             week as 1-7 and seven columns normalised to [0, 1], classes
-            ``"DOWN"`` and ``"UP"``). The ``row_id`` of a row is its index in
-            the file.
+            ``"DOWN"`` and ``"UP"``) or ``"credit_default"`` (30,000 rows,
+            the 23 unscaled columns X1..X23 named in
+            :data:`CREDIT_FEATURE_NAMES`, classes ``"0"`` and ``"1"``, 1
+            meaning a default next month; the file's ID column is dropped) or
+            ``"sms_spam"`` (5,574 messages as 4,096 hashed word unigram and
+            bigram features, see :func:`~al_ray.data.text_features.hashed_text_features`,
+            classes ``"ham"`` and ``"spam"``). The ``row_id`` of a row is its
+            index in the file, after the header line if there is one.
         root: Folder that contains one folder per dataset; defaults to the
             package's ``al_ray/datasets``.
 
@@ -303,9 +452,42 @@ def load_shipped(name: str, root: str | Path | None = None) -> LabeledData:
         DataError: If the name is unknown, or a file is missing or damaged.
     """
     if name not in SHIPPED_DATASETS:
-        raise DataError(
-            f"unknown shipped dataset {name!r}; available: {', '.join(sorted(SHIPPED_DATASETS))}. "
-            "For your own data, use a CSV, Parquet or NPZ file source instead."
-        )
-    folder_root = default_datasets_root() if root is None else Path(root).expanduser()
-    return _load_cached(name, str(folder_root.resolve()))
+        raise _unknown_name(name)
+    return _load_cached(name, _root_of(root))
+
+
+@lru_cache(maxsize=None)
+def _texts_cached(name: str, root: str) -> tuple[str, Mapping[int, str]] | None:
+    spec = SHIPPED_DATASETS[name]
+    if spec.read_texts is None or spec.text_name is None:
+        return None
+    folder = Path(root) / name
+    _verify_files(spec, folder)
+    texts = spec.read_texts(folder)
+    if len(texts) != spec.n_rows:
+        raise DataError(f"{folder} holds {len(texts)} texts; dataset {name!r} has {spec.n_rows} rows.")
+    return spec.text_name, MappingProxyType(dict(enumerate(texts)))
+
+
+def load_shipped_texts(name: str, root: str | Path | None = None) -> tuple[str, Mapping[int, str]] | None:
+    """Load the raw text of every row of a shipped text dataset, after checking its files.
+
+    The features of a text dataset are numbers computed from its texts; this
+    returns the texts themselves, for a page that shows a row to a person.
+
+    Args:
+        name: A key of :data:`SHIPPED_DATASETS`.
+        root: Folder that contains one folder per dataset; defaults to the
+            package's ``al_ray/datasets``.
+
+    Returns:
+        The text column's name and a read-only mapping from ``row_id`` to
+        text, or None when the dataset has no text column (every dataset but
+        ``"sms_spam"``). Cached per process.
+
+    Raises:
+        DataError: If the name is unknown, or a file is missing or damaged.
+    """
+    if name not in SHIPPED_DATASETS:
+        raise _unknown_name(name)
+    return _texts_cached(name, _root_of(root))

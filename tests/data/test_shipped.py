@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from al_ray.data import SHIPPED_DATASETS, load_shipped
-from al_ray.data.shipped import LETTER_FEATURE_NAMES, default_datasets_root
+from al_ray.data.shipped import (
+    CREDIT_FEATURE_NAMES,
+    LETTER_FEATURE_NAMES,
+    default_datasets_root,
+    load_shipped_texts,
+)
 from al_ray.errors import DataError
 
 # Per-digit counts of the MNIST test set, as recorded in its PROVENANCE.md.
@@ -147,7 +152,7 @@ def test_cache_returns_same_object():
 
 
 def test_unknown_name_lists_datasets():
-    with pytest.raises(DataError, match=r"unknown shipped dataset 'mnist'; available: elec2, letter_recognition, mnist_test\."):
+    with pytest.raises(DataError, match=r"unknown shipped dataset 'mnist'; available: credit_default, elec2, letter_recognition, mnist_test, sms_spam\."):
         load_shipped("mnist")
 
 
@@ -166,6 +171,8 @@ def test_copied_root_loads(tmp_path):
         ("mnist_test", "t10k-images-idx3-ubyte.gz"),
         ("mnist_test", "t10k-labels-idx1-ubyte.gz"),
         ("letter_recognition", "letter-recognition.data"),
+        ("credit_default", "UCI_Credit_Card.csv"),
+        ("sms_spam", "SMSSpamCollection"),
     ],
 )
 def test_damaged_byte_detected(tmp_path, name, file_name):
@@ -184,3 +191,112 @@ def test_missing_file_detected(tmp_path):
 
     with pytest.raises(DataError, match=rf"shipped dataset 'mnist_test' is missing its file {re.escape(str(path.resolve()))}\. Restore it from git"):
         load_shipped("mnist_test", root=tmp_path)
+
+
+def test_credit_shapes_and_counts():
+    data = load_shipped("credit_default")
+
+    assert data.features.shape == (30_000, 23)
+    assert data.features.dtype == np.float32
+    assert data.classes == ("0", "1")
+    assert data.feature_names == CREDIT_FEATURE_NAMES
+    assert "ID" not in data.feature_names
+    # Class balance as recorded in its PROVENANCE.md: 23,364 without and 6,636 with a default.
+    assert np.bincount(data.labels).tolist() == [23_364, 6_636]
+    np.testing.assert_array_equal(data.row_ids, np.arange(30_000))
+
+
+def test_credit_rows_in_file_order():
+    data = load_shipped("credit_default")
+
+    # File line 2, ID 1, without its ID and label: 1,20000,2,2,1,24,2,2,-1,-1,-2,-2,3913,3102,689,0,0,0,0,689,0,0,0,0,1.
+    assert data.features[0].tolist() == [
+        20000, 2, 2, 1, 24, 2, 2, -1, -1, -2, -2, 3913, 3102, 689, 0, 0, 0, 0, 689, 0, 0, 0, 0,
+    ]  # fmt: skip
+    assert data.label_names([0]) == ["1"]
+    # ID 7 writes its credit limit in exponent form, 5.00E+05.
+    assert data.features[6, 0] == 500_000
+    assert data.label_names([6]) == ["0"]
+
+
+def test_credit_bad_header_rejected(tmp_path):
+    folder = tmp_path / "credit_default"
+    folder.mkdir()
+    (folder / "UCI_Credit_Card.csv").write_text("ID,LIMIT_BAL,Y\r\n1,20000,1\r\n", encoding="ascii")
+
+    with pytest.raises(DataError, match=r"must start with the header ID,X1,X2,.*,X23,Y; found 'ID,LIMIT_BAL,Y'"):
+        SHIPPED_DATASETS["credit_default"].parse(folder, "credit_default")
+
+
+def test_credit_bad_label_rejected(tmp_path):
+    folder = tmp_path / "credit_default"
+    folder.mkdir()
+    header = ",".join(["ID", *(f"X{index}" for index in range(1, 24)), "Y"])
+    row = ",".join(["1", *["0"] * 23, "2"])
+    (folder / "UCI_Credit_Card.csv").write_text(f"{header}\r\n{row}\r\n", encoding="ascii")
+
+    with pytest.raises(DataError, match=r"line 2 is .*; expected 25 numbers ending in the label 0 or 1\."):
+        SHIPPED_DATASETS["credit_default"].parse(folder, "credit_default")
+
+
+def test_sms_shapes_and_counts():
+    data = load_shipped("sms_spam")
+    norms = np.linalg.norm(data.features, axis=1)
+
+    assert data.features.shape == (5_574, 4_096)
+    assert data.features.dtype == np.float32
+    assert data.classes == ("ham", "spam")
+    assert data.feature_names[0] == "hash_0000"
+    assert data.feature_names[-1] == "hash_4095"
+    # Class balance as recorded in its PROVENANCE.md.
+    assert np.bincount(data.labels).tolist() == [4_827, 747]
+    assert data.features.min() == 0.0
+    # Every message has unit length except the 4 that hold no word of two or more characters.
+    assert int(np.sum(norms == 0.0)) == 4
+    np.testing.assert_allclose(norms[norms > 0], 1.0, rtol=1e-6)
+
+
+def test_sms_rows_in_file_order():
+    data = load_shipped("sms_spam")
+
+    assert data.label_names([0, 2, 5_573]) == ["ham", "spam", "ham"]
+
+
+def test_sms_texts_by_row_id():
+    name, texts = load_shipped_texts("sms_spam")
+
+    assert name == "message"
+    assert len(texts) == 5_574
+    assert texts[0].startswith("Go until jurong point, crazy..")
+    assert texts[5_573] == "Rofl. Its true to its name"
+    with pytest.raises(TypeError):
+        texts[0] = "changed"
+
+
+def test_texts_absent_for_numeric_datasets():
+    assert load_shipped_texts("mnist_test") is None
+    assert load_shipped_texts("credit_default") is None
+
+
+def test_texts_unknown_name_rejected():
+    with pytest.raises(DataError, match=r"unknown shipped dataset 'sms'; available: "):
+        load_shipped_texts("sms")
+
+
+def test_texts_damaged_file_detected(tmp_path):
+    path = copy_dataset("sms_spam", tmp_path) / "SMSSpamCollection"
+    content = bytearray(path.read_bytes())
+    content[100] ^= 0x01
+    path.write_bytes(bytes(content))
+
+    with pytest.raises(DataError, match=r"SMSSpamCollection is damaged: its sha256 is"):
+        load_shipped_texts("sms_spam", root=tmp_path)
+
+
+def test_sms_bad_line_rejected(tmp_path):
+    folder = tmp_path / "sms_spam"
+    folder.mkdir()
+    (folder / "SMSSpamCollection").write_text("ham\tHello there\nmaybe\tWhat?\n", encoding="utf-8")
+
+    with pytest.raises(DataError, match=r"line 2 is 'maybe\\tWhat\?'; expected ham or spam, a tab, then the message\."):
+        SHIPPED_DATASETS["sms_spam"].parse(folder, "sms_spam")

@@ -84,8 +84,16 @@ class RowSource:
         display = getattr(labeling, "display", "auto")
         image_shape = getattr(labeling, "image_shape", None)
         texts, text_name = None, None
-        if display in ("auto", "text") and config.data.path is not None:
-            texts, text_name = _read_text_column(config, data)
+        if display in ("auto", "text"):
+            if config.data.path is not None:
+                texts, text_name = _read_text_column(config, data)
+            elif config.data.dataset is not None:
+                # A shipped text dataset (sms_spam) keeps its raw text beside the hashed features.
+                from al_ray.data.shipped import load_shipped_texts
+
+                shipped = load_shipped_texts(config.data.dataset)
+                if shipped is not None:
+                    text_name, texts = shipped[0], dict(shipped[1])
         return cls(data, display=display, image_shape=image_shape, texts=texts, text_name=text_name)
 
     @property
