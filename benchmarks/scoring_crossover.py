@@ -6,7 +6,7 @@ path (best of ``--repeats``) in one Ray session. The Ray time includes the
 per-round actor-pool start-up, because the loop pays it every round.
 
 Run:  python -m benchmarks.scoring_crossover [--features 64] [--sizes 2000,...]
-Writes benchmarks/results/scoring_crossover_<features>.csv and prints a table.
+Writes scoring_crossover_<features>.csv to --out-dir (default benchmarks/results) and prints a table.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _model(n_features: int, n_classes: int, seed: int):
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=int, default=64)
     parser.add_argument("--classes", type=int, default=10)
@@ -49,7 +49,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--n", type=int, default=100, help="rows selected per round")
     parser.add_argument("--batch-rows", type=int, default=4096)
-    args = parser.parse_args()
+    parser.add_argument("--out-dir", type=Path, default=RESULTS, help="folder for the CSV file")
+    args = parser.parse_args(argv)
 
     import ray
 
@@ -91,8 +92,8 @@ def main() -> None:
         del pool
     ray.shutdown()
 
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"scoring_crossover_{args.features}.csv"
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    out = args.out_dir / f"scoring_crossover_{args.features}.csv"
     with open(out, "w", newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(["rows", "features", "local_s", "ray_s", "local_rows_per_s", "ray_rows_per_s", "ray_over_local"])

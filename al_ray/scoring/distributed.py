@@ -10,7 +10,7 @@ selector needs), so the driver never receives the pool.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,7 +18,10 @@ from al_ray.data.pool import FEATURES, ROW_ID, Pool
 from al_ray.scoring.inputs import CandidateSet, candidates_for_batch, merge_candidates
 from al_ray.strategies import Need, QueryStrategy, ScoringBatch
 
-__all__ = ["score_pool_ray"]
+if TYPE_CHECKING:
+    import ray.data
+
+__all__ = ["score_dataset_ray", "score_pool_ray"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +73,30 @@ def score_pool_ray(
     actor_num_cpus: float,
 ) -> CandidateSet:
     """Score the pool with a Ray Data actor pool and merge the per-batch candidates."""
+    return score_dataset_ray(
+        pool.dataset(), strategy, model, excluded, n, seed, batch_rows, num_actors, actor_num_cpus
+    )
+
+
+def score_dataset_ray(
+    dataset: ray.data.Dataset,
+    strategy: QueryStrategy,
+    model,
+    excluded: np.ndarray,
+    n: int,
+    seed: int,
+    batch_rows: int,
+    num_actors: int,
+    actor_num_cpus: float,
+) -> CandidateSet:
+    """Score every row of ``dataset`` with a Ray Data actor pool and merge the per-batch candidates.
+
+    ``dataset`` has the pool's columns: ``row_id`` (int64, distinct) and
+    ``features`` (a tensor column of shape ``(n_features,)`` per row). It may
+    be lazy, for example read from Parquet or generated block by block, so a
+    pool larger than memory streams through the actors. The driver holds only
+    the running candidate set, never a block.
+    """
     import ray
 
     # A committee travels whole in this payload, so every scoring actor computes
@@ -82,7 +109,7 @@ def score_pool_ray(
     # path wins.
     # NOTE: for members of hundreds of MB or members on GPUs, measure again.
     payload = ray.put((strategy, model, excluded, n, seed))
-    candidates = pool.dataset().map_batches(
+    candidates = dataset.map_batches(
         _TopCandidates,
         fn_constructor_kwargs={"payload": [payload]},
         compute=ray.data.ActorPoolStrategy(size=num_actors),
