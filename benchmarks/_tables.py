@@ -70,7 +70,7 @@ TABLES: dict[str, Table] = {
     for table in (
         Table(
             "label_efficiency",
-            "Label efficiency: uncertainty sampling against random, al_ray and peers",
+            "Label efficiency: every strategy against random, al_ray and peers",
             "label_efficiency",
             _out_dir,
             ("label_efficiency.csv", "label_efficiency_summary.csv"),
@@ -172,14 +172,14 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def _cell(text: str) -> str:
-    """Round a number to 4 significant digits; leave other text as it is."""
+    """Round a number to 4 significant digits, or to a whole number from 1,000 on; leave other text as it is."""
     try:
         value = float(text)
     except ValueError:
         return text.replace("|", "/") or "–"
-    if value.is_integer() and abs(value) < 1e15:
-        return f"{int(value):,}"
-    return f"{value:,.4g}"
+    if abs(value) >= 1000 or value.is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
 
 
 def csv_markdown(columns: Sequence[str], rows: Sequence[dict[str, str]]) -> list[str]:

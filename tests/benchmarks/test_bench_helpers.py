@@ -12,6 +12,7 @@ from benchmarks.__main__ import main as run_table_main
 from benchmarks._in_memory import numpy_margin_top_n
 from benchmarks._report import replace_section, section_markers
 from benchmarks._synthetic_pool import fill_pool, make_generate_batch, row_features
+from benchmarks._tables import csv_markdown
 
 
 @pytest.mark.parametrize("n_features", [1, 3, 64, 784])
@@ -111,6 +112,11 @@ def test_table_runner_writes_csv_plot_section(tmp_path: Path) -> None:
     assert "`python -m benchmarks selection_scaling --smoke" in text
     assert "| badge | 1,000 |" in text
     assert text.index(start) < text.index("Machine: ") < text.index(end)
+
+
+def test_csv_markdown_rounds_numbers() -> None:
+    lines = csv_markdown(["name", "rate", "share"], [{"name": "a|b", "rate": "945212.7", "share": "0.012345"}])
+    assert lines == ["| name | rate | share |", "|---|---|---|", "| a/b | 945,213 | 0.01235 |"]
 
 
 def test_table_runner_rejects_unknown_table(capsys: pytest.CaptureFixture[str]) -> None:
