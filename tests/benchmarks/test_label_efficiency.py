@@ -144,7 +144,8 @@ def test_tiny_run_markdown_table(tiny_run: Path) -> None:
     assert "python -m benchmarks.label_efficiency --datasets letter_recognition" in text
     assert "| margin | " in text
     assert "| vote_entropy (committee) | " in text
-    assert "| letter_recognition | margin | modAL | `uncertainty.margin_sampling` | 1 |" in text
+    if importlib.util.find_spec("modAL"):
+        assert "| letter_recognition | margin | modAL | `uncertainty.margin_sampling` | 1 |" in text
 
 
 @pytest.mark.slow
