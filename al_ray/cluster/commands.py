@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from al_ray.cli import _whole_number
+
 __all__ = ["add_parsers"]
 
 _ADDRESS_HELP = (
@@ -20,19 +22,6 @@ _ADDRESS_HELP = (
 )
 # How long `jobs stop` waits for the job to reach STOPPED before it returns.
 _STOP_WAIT_S = 15.0
-
-
-def _whole_number(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
-        return value
-
-    return parse
 
 
 def _positive_seconds(text: str) -> float:
