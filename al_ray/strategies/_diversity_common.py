@@ -16,6 +16,7 @@ from al_ray.errors import StrategyError
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
+    "FLOAT32_SAFE_SQUARED_NORMS",
     "as_float64_rows",
     "as_float64_vector",
     "check_chunk_rows",
@@ -28,6 +29,15 @@ DEFAULT_CHUNK_ROWS = 1024
 """Rows per block: a 1024 x 1024 float64 distance block takes 8 MiB."""
 
 _EPSILON = float(np.finfo(np.float64).eps)
+
+FLOAT32_SAFE_SQUARED_NORMS = (1e-20, 1e36)
+"""Squared row norms for which float32 dot products keep a relative error bound.
+
+Above 1e36 a dot product can overflow float32 (its maximum is 3.4e38).
+Below 1e-20 the products of single elements can fall into float32's
+subnormal range, where the absolute rounding error (about 1e-45 per term) no
+longer stays a fraction of ``eps * |x| |y|``.
+"""
 
 
 def check_count(n: object) -> int:
@@ -57,7 +67,12 @@ def check_chunk_rows(chunk_rows: object) -> int:
 
 
 def as_float64_rows(
-    name: str, values: object, chunk_rows: int, *, n_rows: int | None = None
+    name: str,
+    values: object,
+    chunk_rows: int,
+    *,
+    n_rows: int | None = None,
+    keep_float32: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate a 2-D array and return it as float64 with its squared row norms.
 
@@ -70,10 +85,15 @@ def as_float64_rows(
         values: Array of shape ``(n_rows, n_columns)``.
         chunk_rows: Rows converted and checked per block.
         n_rows: Required number of rows, or None for any.
+        keep_float32: Return a float32 array as it is, without the float64
+            copy, when every row's squared norm is 0 or within
+            ``FLOAT32_SAFE_SQUARED_NORMS``. The caller then owns the rounding
+            error of float32 arithmetic.
 
     Returns:
-        The float64 array ``(n_rows, n_columns)`` and the squared Euclidean norm
-        of each row ``(n_rows,)``.
+        The float64 array ``(n_rows, n_columns)`` (or the float32 input, see
+        ``keep_float32``) and the squared Euclidean norm of each row
+        ``(n_rows,)``, always float64.
 
     Raises:
         StrategyError: For a shape other than 2-D, a row count other than
@@ -92,7 +112,7 @@ def as_float64_rows(
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise StrategyError(f"{name} must hold real numbers, got dtype {array.dtype}")
 
-    if array.dtype == np.float64:
+    if array.dtype == np.float64 or (keep_float32 and array.dtype == np.float32):
         converted = array
     else:
         converted = np.empty(array.shape, dtype=np.float64)
@@ -105,13 +125,18 @@ def as_float64_rows(
                 block[...] = array[start:stop]
             # A NaN or inf in a row makes its squared norm NaN or inf, so this one
             # check also catches values whose squares overflow float64.
-            squared_norms[start:stop] = row_norms(block, squared=True)
+            squared_norms[start:stop] = row_norms(block.astype(np.float64, copy=False), squared=True)
     bad = np.flatnonzero(~np.isfinite(squared_norms))
     if bad.size:
         raise StrategyError(
             f"{name} has NaN, inf or values too large to square in float64 at positions "
             f"{bad[:5].tolist()}; check the model output for those rows or rescale the values"
         )
+    if converted.dtype == np.float32:
+        low, high = FLOAT32_SAFE_SQUARED_NORMS
+        nonzero = squared_norms[squared_norms > 0.0]
+        if nonzero.size and (nonzero.min() < low or nonzero.max() > high):
+            return as_float64_rows(name, array, chunk_rows, n_rows=n_rows)
     return converted, squared_norms
 
 

@@ -9,6 +9,12 @@ Forming ``g`` takes ``m * K * d`` floats, 12 GB at m = 20 000, K = 100 and
 d = 768 in float64. The inner product of two outer products factorizes as
 ``g_i . g_c = (a_i . a_c)(h_i . h_c)``, so every distance here costs
 ``O(K + d)`` per row and memory stays ``O(m * (K + d))``.
+
+Float32 inputs (a torch model's embeddings) are used without a float64 copy,
+which would double their memory and the bytes every pick reads. Their dot
+products run in float32, and the rows whose float32 distance lies within
+float32 rounding of zero are computed again in float64, so duplicates tie
+exactly as they do for float64 input.
 """
 
 from __future__ import annotations
@@ -58,7 +64,8 @@ def badge_select(
         embeddings: Embeddings ``h``, shape ``(m, d)``, any real dtype.
         n: Number of candidates to select; ``min(n, m)`` come back.
         seed: Seed of the ``numpy.random.default_rng`` that draws the picks.
-        chunk_rows: Rows converted to float64 and checked per block.
+        chunk_rows: Rows converted to float64 and checked per block, and
+            rows recomputed in float64 per block for float32 input.
 
     Returns:
         Positions into the candidate arrays, shape ``(min(n, m),)``, int64,
@@ -71,15 +78,22 @@ def badge_select(
             of squared distances would overflow float64.
 
     Notes:
-        Memory beyond the inputs: one float64 copy of each input that is not
-        already float64, plus a few ``(m,)`` vectors. Each pick costs
-        ``O(m * (K + d))`` time.
+        Memory beyond the inputs: a few ``(m,)`` vectors, plus one float64
+        copy of each input that is neither float64 nor float32 (and of a
+        float32 input whose row norms are outside
+        ``FLOAT32_SAFE_SQUARED_NORMS``). Each pick costs ``O(m * (K + d))``
+        time. With float32 input, the squared distances above the recheck
+        threshold carry float32 rounding, a relative error of at most
+        1/16 and in practice about ``sqrt(K + d) * 6e-8``; the D² draws may
+        then differ from those for the same values in float64.
     """
     n = check_count(n)
     seed = check_seed(seed)
     chunk_rows = check_chunk_rows(chunk_rows)
-    a, a_norms = as_float64_rows("factors", factors, chunk_rows)
-    h, h_norms = as_float64_rows("embeddings", embeddings, chunk_rows, n_rows=a.shape[0])
+    a, a_norms = as_float64_rows("factors", factors, chunk_rows, keep_float32=True)
+    h, h_norms = as_float64_rows(
+        "embeddings", embeddings, chunk_rows, n_rows=a.shape[0], keep_float32=True
+    )
 
     m = a.shape[0]
 
@@ -102,7 +116,7 @@ def badge_select(
         return selected
 
     rng = np.random.default_rng(seed)
-    n_terms = a.shape[1] + h.shape[1]
+    distances = _FactorizedDistances(a, h, gradient_norms, chunk_rows)
     is_picked = np.zeros(m, dtype=bool)
     nearest = np.full(m, np.inf)
     pick = int(np.argmax(gradient_norms))
@@ -111,11 +125,7 @@ def badge_select(
         is_picked[pick] = True
         if step + 1 == n_selected:
             break
-        np.minimum(
-            nearest,
-            _squared_distances_to_row(a, h, gradient_norms, pick, n_terms),
-            out=nearest,
-        )
+        np.minimum(nearest, distances.to_row(pick), out=nearest)
         nearest[pick] = 0.0
         total = nearest.sum()
         if total > 0.0:
@@ -148,10 +158,61 @@ def _squared_distances_to_row(
     """Return ``|g_i - g_center|^2`` for every row i, shape ``(m,)``, without forming g.
 
     ``|g_i - g_c|^2 = |g_i|^2 + |g_c|^2 - 2 (a_i . a_c)(h_i . h_c)``, clipped at
-    0, with rounding noise around 0 set to exactly 0.
+    0, with rounding noise around 0 set to exactly 0. The dot products run in
+    the arrays' dtypes; the result is float64.
     """
-    cross = (a @ a[center]) * (h @ h[center])
+    cross = np.multiply(a @ a[center], h @ h[center], dtype=np.float64)
     squared = gradient_norms + gradient_norms[center] - 2.0 * cross
     np.maximum(squared, 0.0, out=squared)
     zero_rounding_noise(squared, gradient_norms + gradient_norms[center], n_terms)
     return squared
+
+
+class _FactorizedDistances:
+    """Squared gradient distances to one row, in float32 where an input is float32.
+
+    A float32 dot product of ``k`` terms is off by at most about
+    ``k * eps32 * |x| |y|``, so the cross term ``(a_i . a_c)(h_i . h_c)`` is
+    off by at most ``rounding * |g_i| |g_c|`` with ``rounding`` the sum of
+    ``k * eps`` over the two factors, and the squared distance by at most
+    ``rounding * (|g_i|^2 + |g_c|^2)``. Rows whose float32 distance is below
+    16 times that bound are computed again in float64 with the float64 rule
+    for duplicates. Above it, the distance is certainly positive, so float64
+    would not have set it to 0 either.
+    """
+
+    _RECHECK_FACTOR = 16.0
+
+    def __init__(self, a: np.ndarray, h: np.ndarray, gradient_norms: np.ndarray, chunk_rows: int) -> None:
+        self._a = a
+        self._h = h
+        self._gradient_norms = gradient_norms
+        self._chunk_rows = chunk_rows
+        self._n_terms = a.shape[1] + h.shape[1]
+        self._rounding = sum(
+            array.shape[1] * float(np.finfo(array.dtype).eps)
+            for array in (a, h)
+            if array.dtype == np.float32
+        )
+
+    def to_row(self, center: int) -> np.ndarray:
+        """Return ``|g_i - g_center|^2`` for every row i, float64, shape ``(m,)``."""
+        squared = _squared_distances_to_row(
+            self._a, self._h, self._gradient_norms, center, self._n_terms
+        )
+        if self._rounding == 0.0:
+            return squared
+        scale = self._gradient_norms + self._gradient_norms[center]
+        recheck = np.flatnonzero(squared <= self._RECHECK_FACTOR * self._rounding * scale)
+        a_center = self._a[center].astype(np.float64)
+        h_center = self._h[center].astype(np.float64)
+        for start in range(0, recheck.size, self._chunk_rows):
+            rows = recheck[start : start + self._chunk_rows]
+            cross = (self._a[rows].astype(np.float64) @ a_center) * (
+                self._h[rows].astype(np.float64) @ h_center
+            )
+            exact = scale[rows] - 2.0 * cross
+            np.maximum(exact, 0.0, out=exact)
+            zero_rounding_noise(exact, scale[rows], self._n_terms)
+            squared[rows] = exact
+        return squared

@@ -69,11 +69,12 @@ def test_badge_first_pick_tie_lowest_position() -> None:
     assert badge_select(factors, embeddings, 1, seed=0).tolist() == [0]
 
 
-def test_badge_duplicates_distinct_then_by_norm() -> None:
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_badge_duplicates_distinct_then_by_norm(dtype: type) -> None:
     rng = np.random.default_rng(2)
-    factors = np.repeat(rng.standard_normal((3, 4)), 10, axis=0)
-    embeddings = np.repeat(rng.standard_normal((3, 5)), 10, axis=0)
-    norms = (factors**2).sum(axis=1) * (embeddings**2).sum(axis=1)
+    factors = np.repeat(rng.standard_normal((3, 4)), 10, axis=0).astype(dtype)
+    embeddings = np.repeat(rng.standard_normal((3, 5)), 10, axis=0).astype(dtype)
+    norms = (factors.astype(np.float64) ** 2).sum(axis=1) * (embeddings.astype(np.float64) ** 2).sum(axis=1)
     picks = badge_select(factors, embeddings, 30, seed=4)
     assert sorted(picks.tolist()) == list(range(30))
     # The three distinct rows come first, one per group of copies; after that
@@ -118,6 +119,30 @@ def test_badge_chunk_rows_and_dtype_invariant() -> None:
     assert badge_select(factors, embeddings, 10, 7, chunk_rows=3).tolist() == expected.tolist()
 
 
+def test_badge_float32_near_duplicates_rechecked() -> None:
+    # Row 0 (picked first, the largest |g|) and its exact copy in row 2 differ
+    # from row 1 by 1e-3 in one of 300 embedding columns: a squared distance of
+    # about 1e-6, below float32's rounding bound for 300 terms at |g|^2 = 300
+    # (about 300 * 1.2e-7 * 600 = 0.02) but far above float64's. The float64
+    # recheck keeps row 1 positive, so it is drawn before row 2 at D^2 = 0.
+    embeddings = np.ones((3, 300), dtype=np.float32)
+    embeddings[[0, 2], 0] += np.float32(1e-3)
+    factors = np.ones((3, 1), dtype=np.float32)
+    picks = badge_select(factors, embeddings, 3, seed=0)
+    assert picks.tolist() == [0, 1, 2]
+    assert picks.tolist() == badge_select(factors.astype(np.float64), embeddings.astype(np.float64), 3, 0).tolist()
+
+
+def test_badge_float32_large_norms_use_float64() -> None:
+    # |h|^2 of about 4e38 would overflow a float32 dot product (max 3.4e38).
+    rng = np.random.default_rng(6)
+    factors = rng.standard_normal((40, 3)).astype(np.float32)
+    embeddings = (rng.standard_normal((40, 4)) * 1e19).astype(np.float32)
+    picks = badge_select(factors, embeddings, 8, seed=1)
+    expected = badge_select(factors.astype(np.float64), embeddings.astype(np.float64), 8, seed=1)
+    assert picks.tolist() == expected.tolist()
+
+
 def test_badge_n_above_m() -> None:
     rng = np.random.default_rng(5)
     picks = badge_select(rng.standard_normal((6, 2)), rng.standard_normal((6, 3)), 50, seed=0)
@@ -148,6 +173,10 @@ def test_badge_distinct_with_duplicates(data: st.DataObject, m: int, n: int, see
     assert len(picks) == min(n, m)
     assert len(set(picks.tolist())) == len(picks)
     assert all(0 <= p < m for p in picks.tolist())
+    # These values and their dot products are exact in float32, so the float32
+    # path must draw the same rows.
+    as_float32 = badge_select(factors.astype(np.float32), embeddings.astype(np.float32), n, seed)
+    assert as_float32.tolist() == picks.tolist()
 
 
 def test_badge_memory_bounded() -> None:
@@ -160,9 +189,10 @@ def test_badge_memory_bounded() -> None:
         _, peak_bytes = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    # Explicit gradient embeddings would take 20000 * 100 * 768 * 8 bytes = 12.3 GB.
-    # The float64 copies of the inputs take 16 MB + 123 MB.
-    assert peak_bytes < 200 * 2**20
+    # Explicit gradient embeddings would take 20000 * 100 * 768 * 8 bytes = 12.3 GB,
+    # and float64 copies of the inputs 16 MB + 123 MB. Float32 inputs are used
+    # as they are, so only (m,) vectors remain: 160 kB each in float64.
+    assert peak_bytes < 8 * 2**20
     assert len(set(picks.tolist())) == 10
 
 
