@@ -29,6 +29,8 @@ class PlotSpec:
 
     log_x: bool = True
     log_y: bool = True
+    panel_per_y: bool = False
+    """Whether each column of ``ys`` gets its own axes, for columns in different units."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ TABLES: dict[str, Table] = {
             _out_file("selection_scaling.csv"),
             ("selection_scaling.csv",),
             smoke_args=("--sizes", "1000", "--badge-wide", "none"),
-            plot=PlotSpec("candidates", ("best_s",), ("selector", "classes", "dims")),
+            plot=PlotSpec("candidates", ("best_s", "peak_mib"), ("selector", "classes", "dims"), panel_per_y=True),
         ),
         Table(
             "scoring_crossover",
@@ -199,26 +201,28 @@ def plot_csv(rows: Sequence[dict[str, str]], spec: PlotSpec, title: str, path: P
     from benchmarks._report import save_figure
 
     selected = [row for row in rows if all(row.get(key) == value for key, value in spec.where.items())]
-    figure, axis = plt.subplots(figsize=(7.5, 4.8))
     groups: dict[tuple[str, ...], list[dict[str, str]]] = {}
     for row in selected:
         groups.setdefault(tuple(row.get(column, "") for column in spec.series), []).append(row)
-    for group, members in groups.items():
-        members = sorted(members, key=lambda row: float(row[spec.x]))
-        for y in spec.ys:
-            points = [(float(row[spec.x]), float(row[y])) for row in members if row.get(y, "") not in ("",)]
-            if not points:
-                continue
-            label = " ".join([*group, y] if len(spec.ys) > 1 else list(group)) or y
-            axis.plot([x for x, _ in points], [value for _, value in points], marker="o", label=label)
-    axis.set_xlabel(spec.x)
-    axis.set_ylabel(", ".join(spec.ys))
-    if spec.log_x:
-        axis.set_xscale("log")
-    if spec.log_y:
-        axis.set_yscale("log")
-    axis.grid(alpha=0.3, which="both")
-    axis.legend(fontsize=7)
-    axis.set_title(title, fontsize=9)
+    panels = [(y,) for y in spec.ys] if spec.panel_per_y else [spec.ys]
+    figure, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.8), squeeze=False)
+    for axis, ys in zip(axes[0], panels):
+        for group, members in groups.items():
+            members = sorted(members, key=lambda row: float(row[spec.x]))
+            for y in ys:
+                points = [(float(row[spec.x]), float(row[y])) for row in members if row.get(y, "") != ""]
+                if not points:
+                    continue
+                label = " ".join([*group, y] if len(ys) > 1 else list(group)) or y
+                axis.plot([x for x, _ in points], [value for _, value in points], marker="o", label=label)
+        axis.set_xlabel(spec.x)
+        axis.set_ylabel(", ".join(ys))
+        if spec.log_x:
+            axis.set_xscale("log")
+        if spec.log_y:
+            axis.set_yscale("log")
+        axis.grid(alpha=0.3, which="both")
+        axis.legend(fontsize=7)
+    figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     save_figure(figure, path)

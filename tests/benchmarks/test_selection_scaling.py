@@ -129,6 +129,16 @@ def test_scaling_fixed_batch(tmp_path: Path) -> None:
     assert int(rows[0]["distinct"]) == 40
 
 
+def test_scaling_wide_case_keeps_fraction(tmp_path: Path) -> None:
+    out = tmp_path / "scaling.csv"
+    main(["--selectors", "badge", "--sizes", "40", "--batch", "5", "--badge-wide", "300x4x8", "--out", str(out)])
+
+    _, rows = read_rows(out)
+    batches = [(int(row["candidates"]), int(row["batch"])) for row in rows]
+    # --batch sizes the main cases, and the wide case keeps 1% of its 300 candidates.
+    assert batches == [(40, 5), (300, 3)]
+
+
 def test_scaling_command_exit_2() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks.selection_scaling", "--selectors", "margin"],
