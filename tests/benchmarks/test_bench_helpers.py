@@ -10,9 +10,9 @@ import pytest
 
 from benchmarks.__main__ import main as run_table_main
 from benchmarks._in_memory import numpy_margin_top_n
-from benchmarks._report import replace_section, section_markers
+from benchmarks._report import RESULTS_MD, replace_section, section_markers
 from benchmarks._synthetic_pool import fill_pool, make_generate_batch, row_features
-from benchmarks._tables import csv_markdown
+from benchmarks._tables import TABLES, csv_markdown
 
 
 @pytest.mark.parametrize("n_features", [1, 3, 64, 784])
@@ -123,3 +123,14 @@ def test_table_runner_rejects_unknown_table(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         run_table_main(["no_such_table"])
     assert "invalid choice: 'no_such_table'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_results_md_marks_every_table(name: str) -> None:
+    # A table without markers would be appended as a second section on its
+    # next run instead of replacing the one already there.
+    text = RESULTS_MD.read_text(encoding="utf-8")
+    start, end = section_markers(name)
+    assert text.count(start) == 1
+    assert text.count(end) == 1
+    assert text.index(start) < text.index(end)
