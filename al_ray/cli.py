@@ -13,12 +13,14 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from al_ray.errors import AlRayError, ConfigError, ResumeError, TrackingError
+from al_ray.runtime import Terminated, raise_on_sigterm
 
 __all__ = ["main"]
 
@@ -378,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``al-ray`` command and return its exit status."""
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
+    previous_handler = raise_on_sigterm()
     handlers = {
         "run": _command_run,
         "compare": _command_compare,
@@ -391,9 +394,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AlRayError as exc:
         print(f"al-ray: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("al-ray: terminated by SIGTERM; continue later with --resume", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("al-ray: interrupted; continue later with --resume", file=sys.stderr)
         return 130
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from al_ray.config import RayConfig
 
-__all__ = ["RAY_ENV_VARS", "ray_session"]
+__all__ = ["RAY_ENV_VARS", "Terminated", "raise_on_sigterm", "ray_session"]
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +26,29 @@ RAY_ENV_VARS = {
     # reports took 12 s instead of 31 s (including the worker group's start-up).
     "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
 }
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so a run stops the way Ctrl-C stops it.
+
+    A subclass of KeyboardInterrupt, so every ``except KeyboardInterrupt``
+    that already stops cleanly also handles a ``kill`` or a ``ray job stop``.
+    """
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(f"received signal {signal.Signals(signum).name}")
+
+
+def raise_on_sigterm() -> object:
+    """Make SIGTERM raise :class:`Terminated` in the main thread; return the handler it replaces.
+
+    Off the main thread, where Python cannot set signal handlers, change
+    nothing and return None.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def _quiet_ray_data() -> None:
@@ -74,10 +99,18 @@ def ray_session(config: RayConfig) -> Iterator[None]:
     else:
         kwargs["address"] = config.address
     logger.info("starting Ray (address=%s)", kwargs["address"])
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.getsignal(signal.SIGTERM) if on_main_thread else None
     ray.init(**kwargs)
+    # ray.init replaces the SIGTERM handler, and Ray's core worker then prints
+    # a native stack dump on SIGTERM. Raising Terminated instead runs every
+    # cleanup on the way out: the run lock, the label store, ray.shutdown.
+    raise_on_sigterm()
     _quiet_ray_data()
     try:
         yield
     finally:
         ray.shutdown()
+        if on_main_thread and previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
         logger.info("Ray shut down")

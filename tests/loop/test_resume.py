@@ -109,3 +109,27 @@ def test_sigkill_mid_round_then_resume(small_config, tmp_path):
     reference = tmp_path / "reference"
     assert main(["run", str(config), "--output", str(reference)]) == 0
     assert queries == _queries(reference)
+
+
+def test_sigterm_with_ray_exits_with_hint(small_config, tmp_path):
+    # --scoring ray starts Ray, whose core worker would otherwise respond to
+    # SIGTERM with a native stack dump and no hint.
+    config = small_config(loop={"rounds": 30, "batch_size": 5}, data={"pool_size": 400})
+    output = tmp_path / "terminated"
+    command = [sys.executable, "-m", "al_ray.cli", "run", str(config), "--output", str(output), "--scoring", "ray"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stdout:
+            if line.split()[1:2] == ["1"]:
+                break
+        os.kill(process.pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+    assert process.returncode == 128 + signal.SIGTERM
+    assert "al-ray: terminated by SIGTERM; continue later with --resume" in stderr
+    assert "SIGTERM received" not in stderr
+    assert _stored_answers(output)
