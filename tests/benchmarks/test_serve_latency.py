@@ -17,7 +17,7 @@ TINY_ARGS = [
     "--requests", "10",
     "--warm-up", "2",
     "--clients", "1,2",
-    "--seconds", "1",
+    "--seconds", "0.25",
     "--train-rows", "300",
 ]
 

@@ -7,7 +7,9 @@ AL_RAY_AIRFLOW_PYTHON (default /tmp/airflow-venv/bin/python), built with:
     python3 -m venv /tmp/airflow-venv
     /tmp/airflow-venv/bin/pip install apache-airflow-task-sdk==1.3.2
 
-Without it they skip, except under CI=true, where they fail.
+Without it they skip, except under CI=true, where they fail. scripts/test.sh
+builds it in the background and names a folder in AL_RAY_AIRFLOW_BUILD, whose
+``done`` file receives the build's exit status; the tests wait for that file.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import subprocess
 import sysconfig
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from conftest import ROOT, missing_tool
 
 DAG_FOLDER = ROOT / "k8s" / "airflow"
 AIRFLOW_PYTHON = Path(os.environ.get("AL_RAY_AIRFLOW_PYTHON", "/tmp/airflow-venv/bin/python"))
+BUILD_WAIT_S = 600
 
 # Runs in the Airflow venv: parse the folder as the scheduler does, and describe the DAG.
 _PARSE = textwrap.dedent(
@@ -68,7 +72,25 @@ _CALL = textwrap.dedent(
 )
 
 
+def _wait_for_background_build() -> None:
+    """Wait for scripts/test.sh's background Airflow install, and fail with its log if it failed."""
+    folder = os.environ.get("AL_RAY_AIRFLOW_BUILD")
+    if not folder:
+        return
+    done = Path(folder) / "done"
+    deadline = time.monotonic() + BUILD_WAIT_S
+    while not done.is_file():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the Airflow venv install did not finish within {BUILD_WAIT_S} s; its log is {folder}/log")
+        time.sleep(1.0)
+    status = done.read_text(encoding="utf-8").strip()
+    if status != "0":
+        log = (Path(folder) / "log").read_text(encoding="utf-8", errors="replace")
+        pytest.fail(f"installing the Airflow venv failed with exit status {status}:\n{log[-3000:]}")
+
+
 def _airflow(script: str, *args: str, tmp_path: Path) -> dict:
+    _wait_for_background_build()
     if not AIRFLOW_PYTHON.is_file():
         missing_tool(f"no Airflow interpreter at {AIRFLOW_PYTHON}; build it as this module's docstring shows")
     environment = dict(os.environ, AIRFLOW_HOME=str(tmp_path / "airflow"), PYTHONPATH="")

@@ -14,7 +14,10 @@ def _queries(path):
         return [(row["round"], row["row_id"]) for row in csv.DictReader(stream)]
 
 
-@pytest.mark.parametrize("strategy", ["vote_entropy", "consensus_entropy", "max_disagreement", "bald"])
+# Every committee strategy reads the same inputs through the loop, and each
+# measure is checked by hand in the strategy tests: one vote-based and one
+# probability-based measure cover the loop (bald runs in the next test).
+@pytest.mark.parametrize("strategy", ["vote_entropy", "max_disagreement"])
 def test_committee_strategy_runs(ray_local, small_config, tmp_path, strategy):
     config = small_config(
         loop={"rounds": 2, "batch_size": 10},

@@ -31,13 +31,21 @@ def _same_weights(first, second):
     return all(torch.equal(first[key], second[key]) for key in first)
 
 
-def test_two_workers_checkpoint_each_epoch(ray_local, tmp_path, digits):
+@pytest.fixture(scope="module")
+def plain_fit(ray_local, tmp_path_factory, digits):
+    """Fit once without failures: the checkpoint test reads it, the killed-worker test compares with it."""
     features, labels, classes = digits
-    trainer = _trainer(tmp_path, classes)
-
+    folder = tmp_path_factory.mktemp("plain")
+    trainer = _trainer(folder, classes)
     model = trainer.fit(features, labels, round_index=1)
+    return folder, trainer, model
 
-    checkpoints = sorted(path.name for path in (tmp_path / "ray_train" / "round_0001").glob("epoch_*"))
+
+def test_two_workers_checkpoint_each_epoch(plain_fit, digits):
+    features, labels, _ = digits
+    folder, trainer, model = plain_fit
+
+    checkpoints = sorted(path.name for path in (folder / "ray_train" / "round_0001").glob("epoch_*"))
     # Two checkpoints are kept (num_to_keep=2): the last two epochs.
     assert checkpoints == ["epoch_0002", "epoch_0003"]
     assert trainer.last_report.epochs_run == 4
@@ -46,9 +54,9 @@ def test_two_workers_checkpoint_each_epoch(ray_local, tmp_path, digits):
     assert (model.predict(features) == labels).mean() > 0.5
 
 
-def test_killed_worker_resumes_from_checkpoint(ray_local, tmp_path, digits):
+def test_killed_worker_resumes_from_checkpoint(ray_local, tmp_path, digits, plain_fit):
     features, labels, classes = digits
-    plain = _trainer(tmp_path / "plain", classes).fit(features, labels, round_index=1)
+    _, _, plain = plain_fit
     crashing = _trainer(tmp_path / "crash", classes, max_failures=1)
     marker = tmp_path / "crashed"
     crashing._crash_once = {"rank": 1, "epoch": 1, "marker": str(marker)}
